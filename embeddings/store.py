@@ -1,0 +1,120 @@
+"""FAISS vector store and a content-addressed embedding cache.
+
+The cache (SQLite, one row per (model, text)) makes builds incremental (only new or changed
+chunks are encoded) and resumable (each encoded batch is committed before the next starts)."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+from typing import Callable, Literal, Sequence
+
+import faiss
+import numpy as np
+
+__all__ = ["IndexType", "build_faiss", "save_faiss", "load_faiss", "EmbeddingCache", "text_key"]
+
+IndexType = Literal["flat", "hnsw", "ivf"]
+
+
+def build_faiss(vectors: np.ndarray, kind: IndexType = "flat") -> faiss.Index:
+    """An inner-product index over L2-normalised vectors (inner product = cosine)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    dim = vectors.shape[1]
+    if kind == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 128
+    elif kind == "ivf":
+        nlist = max(1, int(4 * np.sqrt(len(vectors))))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+        index.nprobe = max(1, nlist // 16)
+    else:
+        raise ValueError(f"unknown FAISS index type: {kind}")
+    if len(vectors):
+        index.add(vectors)
+    return index
+
+
+def save_faiss(index: faiss.Index, path: Path) -> None:
+    faiss.write_index(index, str(path))
+
+
+def load_faiss(path: Path) -> faiss.Index:
+    return faiss.read_index(str(path))
+
+
+def text_key(model_fingerprint: str, text: str) -> str:
+    return hashlib.sha256(f"{model_fingerprint}\x00{text}".encode("utf-8")).hexdigest()
+
+
+class EmbeddingCache:
+    """Vectors keyed by text_key(model, text), stored as float32 blobs in SQLite."""
+
+    def __init__(self, path: Path, dim: int):
+        self.path = path
+        self.dim = dim
+        self._db = sqlite3.connect(str(path), timeout=60)
+        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
+        self._db.commit()
+
+    def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        found: dict[str, np.ndarray] = {}
+        for start in range(0, len(keys), 500):
+            batch = list(keys[start : start + 500])
+            rows = self._db.execute(
+                f"SELECT key, vector FROM vectors WHERE key IN ({','.join('?' * len(batch))})", batch
+            )
+            for key, blob in rows:
+                vector = np.frombuffer(blob, dtype=np.float32)
+                if vector.shape == (self.dim,):  # a row from another dimension is ignored, not trusted
+                    found[key] = vector
+        return found
+
+    def put_many(self, items: dict[str, np.ndarray]) -> None:
+        with self._db:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)",
+                [(key, np.asarray(v, dtype=np.float32).tobytes()) for key, v in items.items()],
+            )
+
+    def encode(
+        self,
+        texts: Sequence[str],
+        model_fingerprint: str,
+        encode: Callable[[list[str]], np.ndarray],
+        *,
+        batch: int = 256,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> np.ndarray:
+        """Vectors for texts, encoding only those not cached, committing every `batch` texts.
+
+        on_progress(done, total) counts distinct texts."""
+        keys = [text_key(model_fingerprint, t) for t in texts]
+        first: dict[str, int] = {}
+        for i, key in enumerate(keys):
+            first.setdefault(key, i)
+        cached = self.get_many(list(first))
+        # Long texts first keeps similar lengths together in each batch (less padding)
+        missing = sorted((i for k, i in first.items() if k not in cached), key=lambda i: -len(texts[i]))
+        done = len(first) - len(missing)
+        if on_progress:
+            on_progress(done, len(first))
+        for start in range(0, len(missing), batch):
+            rows = missing[start : start + batch]
+            fresh = dict(zip((keys[i] for i in rows), encode([texts[i] for i in rows])))
+            self.put_many(fresh)
+            cached.update(fresh)
+            done += len(rows)
+            if on_progress:
+                on_progress(done, len(first))
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return np.stack([cached[k] for k in keys])
+
+    def close(self) -> None:
+        self._db.close()

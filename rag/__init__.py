@@ -1,0 +1,27 @@
+"""法规问答: retrieval-augmented question answering over Chinese laws and regulations."""
+
+from .api import answer, get_index, retrieve
+from .errors import IndexUnavailable, InvalidQuestion, RagError
+from .index import build_index, open_index
+from .laws import ParseError, load_laws, parse_law
+from .records import Answer, Article, Chunk, Citation, Hit, Law
+
+__all__ = [
+    "answer",
+    "retrieve",
+    "get_index",
+    "build_index",
+    "open_index",
+    "parse_law",
+    "load_laws",
+    "Answer",
+    "Article",
+    "Chunk",
+    "Citation",
+    "Hit",
+    "Law",
+    "RagError",
+    "InvalidQuestion",
+    "IndexUnavailable",
+    "ParseError",
+]

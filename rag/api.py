@@ -1,0 +1,99 @@
+"""The public entry points: answer() and retrieve() over the default or a chosen index."""
+
+from __future__ import annotations
+
+import os
+import threading
+import unicodedata
+from pathlib import Path
+
+from embeddings.model import DEFAULT_MODEL, ModelSpec, cache_dir
+
+from .errors import IndexUnavailable, InvalidQuestion
+from .index import Index, build_index, open_index
+from .reader import read
+from .records import Answer, Hit
+from .retrieve import Mode, RetrieveOptions, search
+
+__all__ = ["answer", "retrieve", "get_index", "default_index_path", "DATA_DIR", "MAX_QUESTION_CHARS", "clean_question"]
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "laws"
+MAX_QUESTION_CHARS = 2000
+
+_indexes: dict[tuple[str, str], Index] = {}
+_lock = threading.Lock()
+
+
+def default_index_path(model: str = DEFAULT_MODEL) -> Path:
+    folder = "default" if model == DEFAULT_MODEL else "default-" + "".join(c if c.isalnum() else "_" for c in model)
+    return cache_dir() / "indexes" / folder
+
+
+def get_index(index: str | Path | None = None, *, model: str | None = None) -> Index:
+    """The loaded index for a directory (default: the bundled law, built on first use); loaded once per process."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    path = Path(index) if index is not None else default_index_path(model or DEFAULT_MODEL)
+    key = (str(path.resolve()), model or "")
+    with _lock:
+        if key not in _indexes:
+            spec = ModelSpec(name=model) if model else None
+            if index is None and not (path / "CURRENT").exists():
+                if not DATA_DIR.is_dir():
+                    raise IndexUnavailable(f"找不到内置法规目录：{DATA_DIR}")
+                build_index([DATA_DIR], path, model=spec or ModelSpec())
+            _indexes[key] = open_index(path, model=spec)
+        return _indexes[key]
+
+
+def clean_question(question: object) -> str:
+    """The question with control characters removed, or InvalidQuestion saying what is wrong with it."""
+    if isinstance(question, bytes):
+        raise InvalidQuestion("问题必须是文字，不能是二进制数据。")
+    if not isinstance(question, str):
+        raise InvalidQuestion(f"问题必须是文字，收到的是 {type(question).__name__}。")
+    text = "".join(c for c in question if unicodedata.category(c)[0] != "C" or c in "\n\t")
+    text = " ".join(text.split())
+    if not text:
+        raise InvalidQuestion("问题为空，请输入要咨询的问题。")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise InvalidQuestion(f"问题过长（{len(text)} 字），请精简到 {MAX_QUESTION_CHARS} 字以内。")
+    readable = sum(1 for c in text if c.isalnum() or unicodedata.category(c).startswith("P") or c == " ")
+    if readable < 0.5 * len(text) or text.count("\ufffd") > len(text) // 4:
+        raise InvalidQuestion("问题中大部分是无法识别的字符，请用中文或英文提问。")
+    return text
+
+
+def retrieve(
+    question: str,
+    k: int = 10,
+    *,
+    index: str | Path | None = None,
+    mode: Mode = "hybrid",
+    laws: tuple[str, ...] = (),
+    model: str | None = None,
+) -> list[Hit]:
+    """The k articles most likely to answer the question, best first."""
+    text = clean_question(question)
+    if k < 1:
+        raise InvalidQuestion("k 必须是正整数。")
+    return search(get_index(index, model=model), text, RetrieveOptions(k=k, mode=mode, laws=tuple(laws)))
+
+
+def answer(
+    question: str,
+    *,
+    index: str | Path | None = None,
+    k: int = 5,
+    mode: Mode = "hybrid",
+    laws: tuple[str, ...] = (),
+    model: str | None = None,
+) -> Answer:
+    """Answer a question by quoting the articles that support it, with numbered citations,
+    or abstain (Answer.abstained) and list the closest articles."""
+    text = clean_question(question)
+    loaded = get_index(index, model=model)
+    hits = search(loaded, text, RetrieveOptions(k=k, mode=mode, laws=tuple(laws)))
+    result = read(loaded, text, hits)
+    result.warnings.extend(loaded.warnings)
+    return result

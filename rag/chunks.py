@@ -1,0 +1,104 @@
+"""Law → chunks: one chunk per article (long articles split at paragraph boundaries), plus one
+document-level chunk per law holding its metadata, 题注 and any text outside articles."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .records import Article, Chunk, Law
+
+__all__ = ["ChunkSettings", "chunk_law", "chunk_laws", "document_text", "embed_text"]
+
+
+@dataclass(frozen=True)
+class ChunkSettings:
+    max_chars: int = 800  # longer articles are split at paragraph boundaries
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def document_text(law: Law) -> str:
+    """The law's own record in words, so that 'who enacted it, when' can be answered and cited."""
+    facts = [f"《{law.title}》"]
+    if law.author:
+        facts.append(f"制定机关：{law.author}")
+    if law.publication_date:
+        facts.append(f"公布日期：{law.publication_date}")
+    if law.effective_date:
+        facts.append(f"施行日期：{law.effective_date}")
+    if law.status:
+        facts.append(f"效力状态：{law.status}")
+    text = "。".join(facts) + "。"
+    if law.note:
+        text += f"\n题注：{law.note}"
+    return text
+
+
+def _split_paragraphs(paragraphs: list[str], max_chars: int) -> list[str]:
+    parts: list[str] = []
+    current: list[str] = []
+    size = 0
+    for paragraph in paragraphs:
+        if current and size + len(paragraph) > max_chars:
+            parts.append("\n".join(current))
+            current, size = [], 0
+        current.append(paragraph)
+        size += len(paragraph)
+    if current:
+        parts.append("\n".join(current))
+    return parts
+
+
+def _article_chunks(law: Law, article: Article, position: int, settings: ChunkSettings) -> list[Chunk]:
+    parts = _split_paragraphs(article.paragraphs, settings.max_chars)
+    return [
+        Chunk(
+            # position keeps ids unique where a law repeats labels (e.g. several attached regulations)
+            chunk_id=f"{law.doc_id}#{position}" + (f".{part}" if len(parts) > 1 else ""),
+            doc_id=law.doc_id,
+            law=law.title,
+            article=article.label,
+            number=article.number,
+            sub=article.sub,
+            text=text,
+            path=article.path,
+            part=part,
+            status=law.status,
+            effective_date=law.effective_date,
+            url=law.url,
+        )
+        for part, text in enumerate(parts)
+    ]
+
+
+def chunk_law(law: Law, settings: ChunkSettings = ChunkSettings()) -> list[Chunk]:
+    document_parts = _split_paragraphs([document_text(law), *filter(None, law.preamble.split("\n"))], settings.max_chars)
+    chunks = [
+        Chunk(
+            chunk_id=f"{law.doc_id}#doc" + (f".{part}" if part else ""),
+            doc_id=law.doc_id,
+            law=law.title,
+            article="",
+            number=0,
+            sub=0,
+            text=text,
+            part=part,
+            status=law.status,
+            effective_date=law.effective_date,
+            url=law.url,
+        )
+        for part, text in enumerate(document_parts)
+    ]
+    for position, article in enumerate(law.articles, start=1):
+        chunks.extend(_article_chunks(law, article, position, settings))
+    return chunks
+
+
+def chunk_laws(laws: list[Law], settings: ChunkSettings = ChunkSettings()) -> list[Chunk]:
+    return [chunk for law in laws for chunk in chunk_law(law, settings)]
+
+
+def embed_text(chunk: Chunk) -> str:
+    """What the encoder sees: '第N条 text' (measured better than prefixing the chapter title)."""
+    return f"{chunk.article} {chunk.text}" if chunk.article else chunk.text

@@ -1,0 +1,151 @@
+"""The `rag` command: a thin layer that calls the Python API and prints its records."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import RagError
+
+__all__ = ["main"]
+
+
+def _print_answer(result, *, show_passages: bool) -> None:
+    from .records import Answer
+
+    assert isinstance(result, Answer)
+    if result.rewritten_question and result.rewritten_question != result.question:
+        print(f"（理解为：{result.rewritten_question}）")
+    print(result.text)
+    if result.citations:
+        print("\n引用条文：")
+        for citation in result.citations:
+            chapter = " / ".join(citation.path)
+            print(f"[{citation.number}] {citation.label}" + (f"（{chapter}）" if chapter else ""))
+            print("    " + citation.text.replace("\n", "\n    "))
+    if result.abstained or show_passages:
+        print("\n最接近的条文：" if result.abstained else "\n检索结果：")
+        for hit in result.passages:
+            print(f"  {hit.rank}. 《{hit.law}》{hit.article or '（文件信息）'}  相关度 {hit.score:.3f}")
+    for warning in result.warnings:
+        print(f"\n注意：{warning}", file=sys.stderr)
+
+
+def _cmd_ask(args: argparse.Namespace) -> int:
+    from .api import answer
+
+    result = answer(args.question, index=args.index, k=args.k, mode=args.mode, laws=tuple(args.law), model=args.model)
+    _print_answer(result, show_passages=args.show_passages)
+    return 0
+
+
+def _cmd_index(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from embeddings.model import ModelSpec
+
+    from .api import DATA_DIR, default_index_path
+    from .chunks import ChunkSettings
+    from .index import build_index
+
+    paths = args.paths or [DATA_DIR]
+    out = Path(args.out) if args.out else default_index_path(args.model)
+    bar = tqdm(unit="条", desc="编码条文", dynamic_ncols=True)
+
+    def progress(done: int, total: int) -> None:
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    try:
+        _, errors = build_index(
+            paths,
+            out,
+            model=ModelSpec(name=args.model),
+            chunking=ChunkSettings(max_chars=args.max_chars),
+            tokenizer=args.tokenizer,
+            faiss_type=args.faiss,
+            progress=progress,
+        )
+    finally:
+        bar.close()
+    for error in errors:
+        print(f"无法读取：{error}", file=sys.stderr)
+    print(f"索引已写入 {out}（{bar.total} 个片段，{len(errors)} 个文件无法读取）")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from ui.app import serve
+
+    serve(host=args.host, port=args.port, index=args.index, auth=args.auth)
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from eval.cli import run
+
+    return run(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    from embeddings.model import DEFAULT_MODEL
+
+    parser = argparse.ArgumentParser(prog="rag", description="法规问答：检索法规条文并给出带引用的回答")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ask = sub.add_parser("ask", help="提一个问题，打印回答与引用的条文")
+    ask.add_argument("question", help="问题，例如 “条例什么时候施行？”")
+    ask.add_argument("--index", help="索引目录（默认：内置法规的索引，首次使用时自动建立）")
+    ask.add_argument("-k", type=int, default=5, help="检索的条文数（默认 5）")
+    ask.add_argument("--mode", choices=["hybrid", "dense", "bm25"], default="hybrid", help="检索方式（默认 hybrid）")
+    ask.add_argument("--law", action="append", default=[], help="只在这部法规中检索（标题或 id，可重复）")
+    ask.add_argument("--model", default=None, help="嵌入模型（须与索引一致）")
+    ask.add_argument("--show-passages", action="store_true", help="同时列出检索到的条文")
+    ask.set_defaults(func=_cmd_ask)
+
+    index = sub.add_parser("index", help="为法规文件或目录建立/更新索引")
+    index.add_argument("paths", nargs="*", help="法规文件或目录（.md/.txt/.docx；默认：内置法规）")
+    index.add_argument("--out", help="索引目录（默认：内置法规的索引位置）")
+    index.add_argument("--model", default=DEFAULT_MODEL, help=f"嵌入模型：模型名或本地路径（默认 {DEFAULT_MODEL}）")
+    index.add_argument("--max-chars", type=int, default=800, help="超过此长度的条文按段落拆分（默认 800）")
+    index.add_argument("--tokenizer", choices=["bigram", "jieba"], default="bigram", help="BM25 分词方式")
+    index.add_argument("--faiss", choices=["flat", "hnsw", "ivf"], default="flat", help="FAISS 索引类型")
+    index.set_defaults(func=_cmd_index)
+
+    serve = sub.add_parser("serve", help="启动网页问答界面")
+    serve.add_argument("--host", default="127.0.0.1", help="监听地址（默认仅本机 127.0.0.1）")
+    serve.add_argument("--port", type=int, default=7860, help="端口（默认 7860）")
+    serve.add_argument("--index", help="索引目录")
+    serve.add_argument("--auth", default=None, help="user:pass 形式的登录口令（对外开放时建议设置）")
+    serve.set_defaults(func=_cmd_serve)
+
+    evaluate = sub.add_parser("eval", help="在问题集上评测检索、引用、拒答与速度")
+    try:
+        from eval.cli import add_arguments
+    except ImportError:
+        evaluate.set_defaults(func=lambda _: print("评测模块不可用", file=sys.stderr) or 2)
+    else:
+        add_arguments(evaluate)
+        evaluate.set_defaults(func=_cmd_eval)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except RagError as error:
+        print(f"错误：{error}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as error:
+        print(f"错误：{error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("已中断。", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,316 @@
+"""The on-disk index: chunks + FAISS vectors + manifest, built atomically, checked for staleness at load.
+
+Layout of an index directory:
+    CURRENT                 name of the live version folder (replaced atomically)
+    v-<id>/manifest.json    model, chunking, source files with checksums, checksums of the files below
+    v-<id>/chunks.jsonl     chunk records
+    v-<id>/laws.json        law records without their articles
+    v-<id>/vectors.faiss    FAISS index, row i = chunk i
+    embeddings.sqlite       embedding cache shared by all versions (incremental, resumable builds)
+    .lock                   held while building
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from embeddings.model import Embedder, ModelSpec, load_embedder
+from embeddings.store import EmbeddingCache, IndexType, build_faiss, load_faiss, save_faiss
+
+from .errors import IndexUnavailable
+from .chunks import ChunkSettings, chunk_laws, embed_text
+from .laws import ParseError, law_files, load_laws
+from .lexical import LexicalIndex, Tokenizer
+from .lookup import LawNames
+from .records import Chunk, Law
+
+__all__ = ["Index", "LawInfo", "build_index", "open_index", "check_stale", "FORMAT"]
+
+FORMAT = 1
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class LawInfo:
+    doc_id: str
+    title: str
+    author: str
+    publication_date: str
+    effective_date: str
+    status: str
+    category: str
+    url: str
+    note: str
+    articles: int
+
+
+@dataclass
+class Index:
+    path: Path
+    manifest: dict
+    chunks: list[Chunk]
+    laws: list[LawInfo]
+    vectors: object  # faiss.Index
+    embedder: Embedder
+    lexical: LexicalIndex
+    names: LawNames
+    warnings: list[str] = field(default_factory=list)
+    load_seconds: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.doc_ids = np.array([c.doc_id for c in self.chunks])
+        self._by_article: dict[tuple[str, str], list[int]] = {}
+        for i, chunk in enumerate(self.chunks):
+            self._by_article.setdefault((chunk.doc_id, chunk.article), []).append(i)
+
+    def chunk_rows(self, doc_id: str, label: str) -> list[int]:
+        """Rows of an article (several when it was split), or of a law's document record for label ''."""
+        return self._by_article.get((doc_id, label), [])
+
+    def law(self, doc_id: str) -> LawInfo | None:
+        return next((law for law in self.laws if law.doc_id == doc_id), None)
+
+    def neighbours(self, row: int) -> tuple[int | None, int | None]:
+        """Rows of the previous and next article of the same law (skipping parts of the same article)."""
+        chunk = self.chunks[row]
+        before = next((i for i in range(row - 1, -1, -1) if self._other_article(chunk, i)), None)
+        after = next((i for i in range(row + 1, len(self.chunks)) if self._other_article(chunk, i)), None)
+        return before, after
+
+    def _other_article(self, chunk: Chunk, row: int) -> bool:
+        other = self.chunks[row]
+        return other.doc_id == chunk.doc_id and bool(other.article) and other.article != chunk.article
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _sources(inputs: Iterable[Path]) -> dict[str, str]:
+    return {str(p.resolve()): _sha256(p) for p in law_files(inputs)}
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+
+
+def build_index(
+    inputs: Iterable[str | Path],
+    out: str | Path,
+    *,
+    model: ModelSpec = ModelSpec(),
+    chunking: ChunkSettings = ChunkSettings(),
+    tokenizer: Tokenizer = "bigram",
+    faiss_type: IndexType = "flat",
+    progress: Progress | None = None,
+) -> tuple[Path, list[ParseError]]:
+    """Parse, chunk, embed (reusing cached vectors) and write a new index version, then switch to it.
+
+    Returns the index directory and the files that could not be read (the rest is indexed)."""
+    inputs = [Path(p) for p in inputs]
+    out = Path(out)
+    with _locked(out):
+        laws, errors = load_laws(inputs)
+        if not laws:
+            detail = "；".join(map(str, errors)) or "没有找到 .md/.txt/.docx 文件"
+            raise IndexUnavailable(f"没有可索引的法规：{detail}")
+        chunks = chunk_laws(laws, chunking)
+        embedder = load_embedder(model)
+        cache = EmbeddingCache(out / "embeddings.sqlite", embedder.dim)
+        try:
+            vectors = cache.encode(
+                [embed_text(c) for c in chunks], embedder.fingerprint, embedder.encode_passages, on_progress=progress
+            )
+        finally:
+            cache.close()
+        manifest = {
+            "format": FORMAT,
+            "model": {"name": model.name, "fingerprint": embedder.fingerprint, "dim": embedder.dim},
+            "chunking": chunking.to_dict(),
+            "tokenizer": tokenizer,
+            "faiss": faiss_type,
+            "inputs": [str(p.resolve()) for p in inputs],
+            "sources": _sources(inputs),
+            "errors": [str(e) for e in errors],
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "counts": {"laws": len(laws), "chunks": len(chunks)},
+        }
+        _write_version(out, manifest, laws, chunks, vectors, faiss_type)
+    return out, errors
+
+
+def _write_version(out: Path, manifest: dict, laws: list[Law], chunks: list[Chunk], vectors, faiss_type) -> None:
+    version = f"v-{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}"
+    staging = out / f".{version}.partial"
+    staging.mkdir(parents=True)
+    laws_json = [dataclasses.asdict(_law_info(law)) for law in laws]
+    (staging / "laws.json").write_text(json.dumps(laws_json, ensure_ascii=False), encoding="utf-8")
+    with open(staging / "chunks.jsonl", "w", encoding="utf-8") as handle:
+        for chunk in chunks:
+            handle.write(json.dumps(dataclasses.asdict(chunk), ensure_ascii=False) + "\n")
+    save_faiss(build_faiss(vectors, faiss_type), staging / "vectors.faiss")
+    manifest["files"] = {name: _sha256(staging / name) for name in ("laws.json", "chunks.jsonl", "vectors.faiss")}
+    (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    for name in os.listdir(staging):
+        with open(staging / name, "rb") as handle:
+            os.fsync(handle.fileno())
+    staging.rename(out / version)
+    _write_atomic(out / "CURRENT", version.encode())
+    for stale in out.glob("v-*"):
+        if stale.name != version:
+            shutil.rmtree(stale, ignore_errors=True)
+    for partial in out.glob(".v-*.partial"):
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def _law_info(law: Law) -> LawInfo:
+    return LawInfo(
+        doc_id=law.doc_id,
+        title=law.title,
+        author=law.author,
+        publication_date=law.publication_date,
+        effective_date=law.effective_date,
+        status=law.status,
+        category=law.category,
+        url=law.url,
+        note=law.note,
+        articles=len(law.articles),
+    )
+
+
+def _current_version(out: Path) -> Path | None:
+    try:
+        name = (out / "CURRENT").read_text().strip()
+    except FileNotFoundError:
+        return None
+    return out / name if name else None
+
+
+def check_stale(manifest: dict, model: ModelSpec, chunking: ChunkSettings) -> list[str]:
+    """Why an index no longer matches its sources or settings; empty when it is current."""
+    reasons: list[str] = []
+    if manifest.get("format") != FORMAT:
+        reasons.append("索引格式版本已变")
+    if manifest["model"]["name"] != model.name:
+        reasons.append(f"嵌入模型已变（{manifest['model']['name']} → {model.name}）")
+    if manifest["chunking"] != chunking.to_dict():
+        reasons.append("切分设置已变")
+    try:
+        current = _sources(Path(p) for p in manifest["inputs"])
+    except FileNotFoundError as error:
+        reasons.append(f"法规来源不可用：{error}")
+        return reasons
+    built = manifest["sources"]
+    changed = [p for p in current if p in built and built[p] != current[p]]
+    added = [p for p in current if p not in built]
+    removed = [p for p in built if p not in current]
+    for label, paths in (("已修改", changed), ("新增", added), ("已删除", removed)):
+        if paths:
+            reasons.append(f"法规文件{label}：{', '.join(Path(p).name for p in paths[:3])}" + ("等" if len(paths) > 3 else ""))
+    return reasons
+
+
+def _verify(version: Path, manifest: dict) -> None:
+    for name, digest in manifest.get("files", {}).items():
+        target = version / name
+        if not target.exists() or _sha256(target) != digest:
+            raise IndexUnavailable(f"索引文件损坏或不完整：{target}")
+
+
+def open_index(
+    path: str | Path,
+    *,
+    model: ModelSpec | None = None,
+    chunking: ChunkSettings = ChunkSettings(),
+    rebuild: bool = True,
+    progress: Progress | None = None,
+) -> Index:
+    """Load an index; if it is stale or corrupt, rebuild it from its recorded sources (rebuild=True,
+    re-encoding only what changed) or load it with a warning naming the command to run."""
+    started = time.perf_counter()
+    path = Path(path)
+    version = _current_version(path)
+    if version is None or not (version / "manifest.json").exists():
+        raise IndexUnavailable(f"{path} 不是索引目录；请先运行：rag index 法规目录 --out {path}")
+    manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+    spec = model or ModelSpec(name=manifest["model"]["name"])
+    warnings: list[str] = []
+    problems = check_stale(manifest, spec, chunking)
+    try:
+        _verify(version, manifest)
+    except IndexUnavailable as error:
+        problems.append(str(error))
+    if problems:
+        command = f"rag index {' '.join(manifest['inputs'])} --out {path}"
+        sources_ok = all(Path(p).exists() for p in manifest["inputs"])
+        if rebuild and sources_ok:
+            build_index(
+                manifest["inputs"],
+                path,
+                model=spec,
+                chunking=chunking,
+                tokenizer=manifest.get("tokenizer", "bigram"),
+                faiss_type=manifest.get("faiss", "flat"),
+                progress=progress,
+            )
+            return open_index(path, model=spec, chunking=chunking, rebuild=False)
+        if any("损坏" in p for p in problems):
+            raise IndexUnavailable("；".join(problems) + f"。请运行：{command}")
+        warnings.append("索引可能已过期（" + "；".join(problems) + f"）。请运行：{command}")
+    chunks = []
+    with open(version / "chunks.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            record["path"] = tuple(record["path"])
+            chunks.append(Chunk(**record))
+    laws = [LawInfo(**law) for law in json.loads((version / "laws.json").read_text(encoding="utf-8"))]
+    vectors = load_faiss(version / "vectors.faiss")
+    embedder = load_embedder(spec)
+    if vectors.ntotal != len(chunks) or vectors.d != embedder.dim:
+        raise IndexUnavailable(f"索引向量与条文数量或维度不符：{version}")
+    lexical = LexicalIndex([embed_text(c) for c in chunks], tokenizer=manifest.get("tokenizer", "bigram"))
+    names = LawNames((law.doc_id, law.title) for law in laws)
+    return Index(
+        path=path,
+        manifest=manifest,
+        chunks=chunks,
+        laws=laws,
+        vectors=vectors,
+        embedder=embedder,
+        lexical=lexical,
+        names=names,
+        warnings=warnings,
+        load_seconds=time.perf_counter() - started,
+    )

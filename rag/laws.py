@@ -1,0 +1,253 @@
+"""Law files → Law records. Reads the national database's markdown (YAML front matter, 章/节/条),
+plain .txt and .docx law texts with the same structure."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+import yaml
+
+from .errors import RagError
+from .numerals import CN_NUMBER, cn_to_int, make_label
+from .records import Article, Law
+
+__all__ = ["ParseError", "parse_law", "parse_text", "load_laws", "law_files", "SUFFIXES"]
+
+SUFFIXES = (".md", ".txt", ".docx")
+_SPACE = r"[ \t\u3000\xa0]"
+_LABEL = rf"第(?P<num>{CN_NUMBER})条(?:之(?P<sub>{CN_NUMBER}))?"
+_ARTICLE_MD = re.compile(rf"^-\s+\*\*{_LABEL}\*\*{_SPACE}*(?P<text>.*)$")
+_ARTICLE_PLAIN = re.compile(rf"^{_LABEL}(?:{_SPACE}+|$)(?P<text>.*)$")
+_HEADING_MD = re.compile(r"^(#{1,6})\s+(.*)$")
+_STRUCTURE = re.compile(rf"^第{CN_NUMBER}(分编|编|章|节){_SPACE}+\S")
+_MERGED_HEADING = re.compile(rf"^(?P<heading>第{CN_NUMBER}(?:分编|编|章|节) .+?){_LABEL} (?P<text>.+)$")
+_RANK = {"编": 1, "分编": 2, "章": 3, "节": 4}
+_TOC = re.compile(rf"^目{_SPACE}*录$")
+_NOTE = re.compile(r"^[（(].*(通过|公布|修订|修正|施行|发布).*[）)]$")
+
+
+@dataclass
+class ParseError(RagError):
+    path: str
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.reason}"
+
+
+def law_files(paths: Iterable[str | Path]) -> list[Path]:
+    """Expand files and directories into the sorted list of law files they hold."""
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.extend(p for p in sorted(path.rglob("*")) if p.suffix.lower() in SUFFIXES and p.is_file())
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise FileNotFoundError(f"找不到法规文件或目录：{path}")
+    return found
+
+
+def load_laws(paths: Iterable[str | Path]) -> tuple[list[Law], list[ParseError]]:
+    """Parse every law file under paths; unreadable files are reported, the rest are kept."""
+    laws: list[Law] = []
+    errors: list[ParseError] = []
+    for path in law_files(paths):
+        try:
+            laws.append(parse_law(path))
+        except ParseError as error:
+            errors.append(error)
+    return laws, errors
+
+
+def parse_law(path: str | Path) -> Law:
+    path = Path(path)
+    if path.suffix.lower() == ".docx":
+        return parse_text(_docx_lines(path), source=str(path), markdown=False)
+    raw = path.read_bytes()
+    return parse_text(_decode(raw, str(path)), source=str(path), markdown=path.suffix.lower() == ".md")
+
+
+def _decode(raw: bytes, source: str) -> str:
+    if b"\x00" in raw[:4096]:
+        raise ParseError(source, 1, "二进制文件，不是法规文本")
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            return raw.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise ParseError(source, 1, "无法识别文件编码（支持 UTF-8 与 GBK/GB18030）")
+
+
+def _docx_lines(path: Path) -> str:
+    import docx  # python-docx; imported here so that markdown-only use does not need it
+
+    try:
+        document = docx.Document(str(path))
+    except Exception as error:  # python-docx raises several unrelated types for bad files
+        raise ParseError(str(path), 1, f"无法读取 .docx：{error}") from error
+    return "\n".join(paragraph.text for paragraph in document.paragraphs)
+
+
+def _clean(text: str) -> str:
+    return re.sub(rf"{_SPACE}+", " ", text.replace("**", "")).strip()
+
+
+def _heading_title(text: str) -> str:
+    """'第一章　　总  则' → '第一章 总则'."""
+    text = _clean(text)
+    match = re.match(rf"^(第{CN_NUMBER}(?:分编|编|章|节))\s*(.*)$", text)
+    if match:
+        return f"{match.group(1)} {match.group(2).replace(' ', '')}".strip()
+    return text.replace(" ", "")
+
+
+def _front_matter(lines: list[str], source: str) -> tuple[dict, int]:
+    if not lines or lines[0].strip() != "---":
+        return {}, 0
+    for end in range(1, len(lines)):
+        if lines[end].strip() == "---":
+            try:
+                meta = yaml.safe_load("\n".join(lines[1:end])) or {}
+            except yaml.YAMLError as error:
+                mark = getattr(error, "problem_mark", None)
+                line = mark.line + 2 if mark else 1
+                raise ParseError(source, line, f"YAML 文件头格式错误：{getattr(error, 'problem', error)}") from error
+            if not isinstance(meta, dict):
+                raise ParseError(source, 2, "YAML 文件头不是键值表")
+            return meta, end + 1
+    raise ParseError(source, 1, "YAML 文件头没有结束的 ---")
+
+
+def parse_text(text: str, *, source: str = "<text>", markdown: bool = True) -> Law:
+    """Parse a law text. markdown=True reads the database's markdown, False reads plain lines (.txt/.docx)."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    meta, start = _front_matter(lines, source)
+    article_re = _ARTICLE_MD if markdown else _ARTICLE_PLAIN
+    title = _clean(str(meta.get("title") or ""))
+    headings: list[tuple[int, str]] = []
+    articles: list[Article] = []
+    note: list[str] = []
+    preamble: list[str] = []
+    current: dict | None = None
+    in_toc = False
+    toc: list[str] = []
+
+    def close() -> None:
+        nonlocal current
+        if current is not None:
+            number, sub = current["number"], current["sub"]
+            articles.append(
+                Article(
+                    label=make_label(number, sub),
+                    number=number,
+                    sub=sub,
+                    text="\n".join(p for p in current["paragraphs"] if p),
+                    path=tuple(h for _, h in headings),
+                    line=current["line"],
+                )
+            )
+            current = None
+
+    def push_heading(rank: int, heading: str) -> None:
+        close()
+        while headings and headings[-1][0] >= rank:
+            headings.pop()
+        headings.append((rank, heading))
+
+    for index in range(start, len(lines)):
+        line_no = index + 1
+        raw_line = lines[index]
+        stripped = raw_line.strip()
+        if not stripped or stripped.startswith("![") or re.fullmatch(r"\|[\s|:-]*\|?", stripped):
+            continue
+        if any(ord(c) < 32 and c not in "\t" for c in stripped):
+            stripped = "".join(c for c in stripped if ord(c) >= 32 or c == "\t")
+        if markdown and stripped == "---":
+            in_toc = False
+            continue
+        heading_md = _HEADING_MD.match(stripped) if markdown else None
+        body = _clean(heading_md.group(2)) if heading_md else _clean(stripped.lstrip("-").strip())
+        if _TOC.match(body.replace(" ", "")):
+            close()
+            in_toc = True
+            continue
+        article_match = article_re.match(stripped)
+        loose = False
+        if heading_md and not article_match:
+            # A source defect seen in the library: "## 第五章　　信息公开和公众参与第五十三条 公民……"
+            merged = _MERGED_HEADING.match(body)
+            if merged:
+                push_heading(_RANK[_STRUCTURE.match(merged.group("heading")).group(1)], _heading_title(merged.group("heading")))
+                article_match, loose = merged, True
+        if article_match:
+            in_toc = False
+            close()
+            try:
+                number = cn_to_int(article_match.group("num"))
+                sub = cn_to_int(article_match.group("sub")) if article_match.group("sub") else 0
+                make_label(number, sub)
+            except ValueError as error:
+                raise ParseError(source, line_no, f"条号无法识别：{error}") from error
+            current = {"number": number, "sub": sub, "line": line_no, "paragraphs": [_clean(article_match.group("text"))]}
+            current["loose"] = loose or not markdown
+            continue
+        if in_toc and not heading_md:
+            # A plain-text table of contents ends where its first entry comes round again
+            entry = _heading_title(body)
+            if markdown or not toc or entry != toc[0]:
+                toc.append(entry)
+                continue
+            in_toc = False
+        structure = _STRUCTURE.match(body)
+        if heading_md or (structure and len(body) <= 40 and not markdown):
+            in_toc = False
+            rank = _RANK[structure.group(1)] if structure else 3
+            push_heading(rank, _heading_title(body))
+            continue
+        if markdown and stripped.startswith(">"):
+            if not articles and current is None:
+                note.append(_clean(stripped.lstrip("> ")))
+            continue
+        if current is not None and (current["loose"] or raw_line[:1] in (" ", "\t", "\u3000")):
+            current["paragraphs"].append(_clean(re.sub(r"^[-*+]\s+", "", stripped)))
+            continue
+        close()
+        if markdown and stripped.startswith("**") and stripped.endswith("**") and not articles:
+            title = title or body
+            continue
+        if not markdown and not title:
+            title = body
+            continue
+        if not markdown and not articles and _NOTE.match(body):
+            note.append(body)
+            continue
+        preamble.append(body.lstrip("| ").rstrip(" |"))
+    close()
+
+    if not title:
+        raise ParseError(source, 1, "找不到法规标题（front matter 的 title 或首行）")
+    if not articles and not preamble:
+        raise ParseError(source, len(lines), "没有找到任何条文或正文")
+    urls = meta.get("urls") or []
+    doc_id = str(meta.get("id") or hashlib.sha1(title.encode("utf-8")).hexdigest()[:16])
+    return Law(
+        doc_id=doc_id,
+        title=title,
+        articles=tuple(articles),
+        author=_clean(str(meta.get("author") or "")),
+        publication_date=str(meta.get("publication_date") or meta.get("date") or ""),
+        effective_date=str(meta.get("effective_date") or ""),
+        status=str(meta.get("status") or ""),
+        category=str(meta.get("group") or ""),
+        url=str(urls[0]) if isinstance(urls, list) and urls else str(urls or ""),
+        note="\n".join(n.strip("（）()") for n in note if n),
+        preamble="\n".join(preamble),
+        source=source,
+    )

@@ -1,0 +1,77 @@
+"""Lexical side of retrieval: tokenize (character bigrams or jieba words) → BM25 scores (bm25s)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Literal, Sequence
+
+import bm25s
+import numpy as np
+
+__all__ = ["Tokenizer", "tokenize", "content_terms", "LexicalIndex"]
+
+Tokenizer = Literal["bigram", "jieba"]
+
+_CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[a-z0-9]+")
+# Filler that questions carry and statutes do not; kept out of query terms so they neither
+# count as support for an answer nor as missing support.
+_QUESTION_FILLER = re.compile(
+    r"什么时候|何时|什么|怎么|怎样|如何|哪些|哪个|哪里|哪儿|是否|是不是|有没有|能不能|可不可以|会不会|要不要|需不需要|"
+    r"请问|一下|吗|呢|吧|啊|我们|我|你|他们|这个|那个|这部|本条例|条例|规定|法规|有关|关于|相关|具体|"
+    r"哪|谁|多少|几|为什么|可以|应该|需要|的|了|和|与|或|及|在|是|有|对|要|能|会|都|也|就"
+)
+
+
+def _normalize(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).lower()
+
+
+def tokenize(text: str, mode: Tokenizer = "bigram") -> list[str]:
+    """Character bigrams of each CJK run (a lone character stays a unigram) plus ASCII words; or jieba words."""
+    text = _normalize(text)
+    if mode == "jieba":
+        import jieba
+
+        return [w for w in jieba.lcut_for_search(text) if _CJK_RUN.fullmatch(w)]
+    tokens: list[str] = []
+    for run in _CJK_RUN.findall(text):
+        if run.isascii() or len(run) == 1:
+            tokens.append(run)
+        else:
+            tokens.extend(run[i : i + 2] for i in range(len(run) - 1))
+    return tokens
+
+
+def content_terms(question: str) -> list[str]:
+    """The bigrams of a question that carry its content (question filler removed), deduplicated in order."""
+    return list(dict.fromkeys(tokenize(_QUESTION_FILLER.sub(" ", _normalize(question)))))
+
+
+class LexicalIndex:
+    """BM25 over a fixed list of texts; scores() gives one score per text."""
+
+    def __init__(self, texts: Sequence[str], *, tokenizer: Tokenizer = "bigram", k1: float = 1.2, b: float = 0.75):
+        self.tokenizer: Tokenizer = tokenizer
+        self._bm25 = bm25s.BM25(k1=k1, b=b)
+        self._bm25.index([tokenize(t, tokenizer) or [""] for t in texts], show_progress=False)
+        self.size = len(texts)
+
+    def known(self, tokens: Sequence[str]) -> list[str]:
+        vocab = self._bm25.vocab_dict
+        return [t for t in tokens if t in vocab]
+
+    def idf(self, token: str) -> float:
+        """BM25's idf of a token; 0 for tokens the corpus lacks."""
+        token_id = self._bm25.vocab_dict.get(token)
+        if token_id is None:
+            return 0.0
+        indptr = self._bm25.scores["indptr"]
+        doc_freq = int(indptr[token_id + 1] - indptr[token_id])
+        return float(np.log(1 + (self.size - doc_freq + 0.5) / (doc_freq + 0.5)))
+
+    def scores(self, query: str, weight_mask: np.ndarray | None = None) -> np.ndarray:
+        tokens = self.known(tokenize(query, self.tokenizer))
+        if not tokens:
+            return np.zeros(self.size, dtype=np.float32)
+        return self._bm25.get_scores(tokens, weight_mask=weight_mask).astype(np.float32)

@@ -1,0 +1,80 @@
+"""Exact references in a question: law names (民法典, 数据安全法) and article numbers (第十五条, 15条)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Iterable
+
+from .numerals import CN_NUMBER, cn_to_int, make_label
+
+__all__ = ["ArticleRef", "LawNames", "find_article_refs"]
+
+_PREFIXES = ("中华人民共和国",)
+# 第十五条 / 第 15 条 / 15条 / Article 15; a bare Chinese numeral before 条 (一条规定) is not a reference.
+_REF = re.compile(
+    rf"第\s*(?P<num>{CN_NUMBER})\s*条(?:\s*之\s*(?P<sub>{CN_NUMBER}))?"
+    r"|(?<![\d.])(?P<arabic>\d{1,4})\s*条(?!件|例)"
+    r"|\barticle\s+(?P<english>\d{1,4})\b",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class ArticleRef:
+    label: str  # 第十五条
+    start: int  # position in the question, to pair it with the law named just before it
+    end: int
+
+
+def find_article_refs(question: str) -> list[ArticleRef]:
+    text = unicodedata.normalize("NFKC", question)
+    refs: list[ArticleRef] = []
+    for match in _REF.finditer(text):
+        number = match.group("num") or match.group("arabic") or match.group("english")
+        try:
+            value = cn_to_int(number)
+            sub = cn_to_int(match.group("sub")) if match.group("sub") else 0
+            label = make_label(value, sub)
+        except ValueError:
+            continue
+        refs.append(ArticleRef(label, match.start(), match.end()))
+    return refs
+
+
+class LawNames:
+    """Maps full and short law names to doc ids: 中华人民共和国民法典 and 民法典 → the code's id."""
+
+    def __init__(self, titles: Iterable[tuple[str, str]]):
+        self._aliases: dict[str, set[str]] = {}
+        for doc_id, title in titles:
+            for alias in self._aliases_of(title):
+                self._aliases.setdefault(alias, set()).add(doc_id)
+        # Longest names first so that 数据安全法 is not read as a mention of a shorter name inside it
+        self._pattern = (
+            re.compile("|".join(re.escape(a) for a in sorted(self._aliases, key=len, reverse=True)))
+            if self._aliases
+            else None
+        )
+
+    @staticmethod
+    def _aliases_of(title: str) -> set[str]:
+        names = {title}
+        for prefix in _PREFIXES:
+            if title.startswith(prefix) and len(title) - len(prefix) >= 2:
+                names.add(title[len(prefix) :])
+        bare = re.sub(r"[（(].*?[）)]$", "", title)
+        if bare != title and len(bare) >= 2:
+            names |= LawNames._aliases_of(bare)
+        return names
+
+    def mentions(self, question: str) -> list[tuple[set[str], int, int]]:
+        """Each law name in the question as (doc ids, start, end), left to right."""
+        if self._pattern is None:
+            return []
+        text = unicodedata.normalize("NFKC", question)
+        return [(self._aliases[m.group(0)], m.start(), m.end()) for m in self._pattern.finditer(text)]
+
+    def doc_ids(self, question: str) -> set[str]:
+        return set().union(*(ids for ids, _, _ in self.mentions(question)))

@@ -1,0 +1,109 @@
+"""Question → ranked article hits: exact article lookup first, then dense (FAISS) and BM25 scores fused."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Sequence
+
+import faiss
+import numpy as np
+
+from .index import Index
+from .lookup import find_article_refs
+from .records import Hit
+
+__all__ = ["RetrieveOptions", "search", "scope_of", "Mode"]
+
+Mode = Literal["hybrid", "dense", "bm25"]
+
+
+@dataclass(frozen=True)
+class RetrieveOptions:
+    k: int = 10
+    mode: Mode = "hybrid"
+    dense_weight: float = 0.7  # share of the min-max-normalised dense score in the fused score
+    pool: int = 100  # candidates taken from each retriever before fusion
+    laws: tuple[str, ...] = ()  # titles or doc ids to search; empty: all, or the laws the question names
+
+
+def scope_of(index: Index, question: str, laws: Sequence[str] = ()) -> set[str] | None:
+    """Doc ids to search: the chosen laws, else the laws the question names, else None (all)."""
+    if laws:
+        wanted = set(laws)
+        return {law.doc_id for law in index.laws if law.doc_id in wanted or law.title in wanted}
+    if len(index.laws) > 1:
+        named = index.names.doc_ids(question)
+        if named:
+            return named
+    return None
+
+
+def _lookup(index: Index, question: str, scope: set[str] | None) -> list[int]:
+    """Rows of the articles the question names; a law named right before a number binds it."""
+    mentions = index.names.mentions(question)
+    default = scope if scope is not None else {law.doc_id for law in index.laws}
+    rows: list[int] = []
+    for ref in find_article_refs(question):
+        before = [ids for ids, _, end in mentions if end <= ref.start]
+        doc_ids = before[-1] if before else default
+        if len(doc_ids) > 1 and len(index.laws) > 1 and not before:
+            continue  # an article number without a law is ambiguous in a library
+        for doc_id in sorted(doc_ids):
+            rows.extend(r for r in index.chunk_rows(doc_id, ref.label) if r not in rows)
+    return rows
+
+
+def _minmax(values: np.ndarray) -> np.ndarray:
+    low, high = float(values.min()), float(values.max())
+    return (values - low) / (high - low) if high > low else np.ones_like(values)
+
+
+def search(index: Index, question: str, options: RetrieveOptions = RetrieveOptions()) -> list[Hit]:
+    scope = scope_of(index, question, options.laws)
+    rows_in_scope = None if scope is None else np.flatnonzero(np.isin(index.doc_ids, list(scope)))
+    pool = min(options.pool, len(index.chunks) if rows_in_scope is None else len(rows_in_scope))
+    dense: dict[int, float] = {}
+    lexical: dict[int, float] = {}
+    if options.mode in ("hybrid", "dense") and pool:
+        query = index.embedder.encode_queries([question])
+        params = None if rows_in_scope is None else faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows_in_scope))
+        scores, ids = index.vectors.search(query, pool, params=params)
+        dense = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
+    if options.mode in ("hybrid", "bm25") and pool:
+        mask = None
+        if rows_in_scope is not None:
+            mask = np.zeros(len(index.chunks), dtype=np.float32)
+            mask[rows_in_scope] = 1
+        all_scores = index.lexical.scores(question, weight_mask=mask)
+        top = np.argsort(-all_scores, kind="stable")[:pool]
+        lexical = {int(i): float(all_scores[i]) for i in top if all_scores[i] > 0}
+
+    candidates = sorted(set(dense) | set(lexical))
+    fused: dict[int, float] = {}
+    if candidates:
+        d = np.array([dense.get(i, min(dense.values(), default=0.0)) for i in candidates])
+        b = np.array([lexical.get(i, 0.0) for i in candidates])
+        weight = {"dense": 1.0, "bm25": 0.0}.get(options.mode, options.dense_weight)
+        combined = weight * (_minmax(d) if dense else 0) + (1 - weight) * (_minmax(b) if lexical else 0)
+        fused = dict(zip(candidates, combined.tolist()))
+
+    pinned = _lookup(index, question, scope)
+    order = pinned + sorted((i for i in fused if i not in pinned), key=lambda i: (-fused[i], i))
+    hits: list[Hit] = []
+    seen: set[tuple[str, str, int]] = set()
+    for row in order:
+        chunk = index.chunks[row]
+        # One hit per article: the best-scoring part of a split article stands for it
+        key = (chunk.doc_id, chunk.article, row if not chunk.article else -1)
+        if key in seen:
+            continue
+        seen.add(key)
+        scores = {"dense": dense[row]} if row in dense else {}
+        if row in lexical:
+            scores["bm25"] = lexical[row]
+        if row in pinned:
+            scores["lookup"] = 1.0
+        hits.append(Hit(chunk=chunk, score=1.0 if row in pinned else fused[row], rank=len(hits) + 1, scores=scores))
+        if len(hits) >= options.k:
+            break
+    return hits
