@@ -47,7 +47,10 @@ class Embedder:
 
     def __init__(self, spec: ModelSpec = ModelSpec()):
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()
+        hf_logging.set_verbosity_error()
         self.spec = spec
         path = self._resolve(spec.name)
         self.model = SentenceTransformer(str(path), device=spec.device, local_files_only=_offline())
@@ -60,7 +63,7 @@ class Embedder:
         self.passage_prefix = (
             spec.passage_prefix if spec.passage_prefix is not None else prompts.get("passage", default_passage)
         )
-        self.dim = int(self.model.get_sentence_embedding_dimension())
+        self.dim = int(self.model.get_embedding_dimension())
 
     @staticmethod
     def _resolve(name: str) -> Path | str:

@@ -1,6 +1,6 @@
 """法规问答: retrieval-augmented question answering over Chinese laws and regulations."""
 
-from .api import answer, get_index, retrieve
+from .api import ArticleView, answer, article, get_index, retrieve
 from .errors import IndexUnavailable, InvalidQuestion, RagError
 from .index import build_index, open_index
 from .laws import ParseError, load_laws, parse_law
@@ -10,6 +10,8 @@ __all__ = [
     "answer",
     "retrieve",
     "get_index",
+    "article",
+    "ArticleView",
     "build_index",
     "open_index",
     "parse_law",

@@ -5,17 +5,20 @@ from __future__ import annotations
 import os
 import threading
 import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from embeddings.model import DEFAULT_MODEL, ModelSpec, cache_dir
 
 from .errors import IndexUnavailable, InvalidQuestion
 from .index import Index, build_index, open_index
+from .conversation import rewrite_question
 from .reader import read
 from .records import Answer, Hit
 from .retrieve import Mode, RetrieveOptions, search
 
-__all__ = ["answer", "retrieve", "get_index", "default_index_path", "DATA_DIR", "MAX_QUESTION_CHARS", "clean_question"]
+__all__ = ["answer", "retrieve", "article", "ArticleView", "get_index", "default_index_path", "DATA_DIR", "MAX_QUESTION_CHARS", "clean_question"]
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "laws"
 MAX_QUESTION_CHARS = 2000
@@ -88,12 +91,54 @@ def answer(
     mode: Mode = "hybrid",
     laws: tuple[str, ...] = (),
     model: str | None = None,
+    history: Sequence[Answer] = (),
 ) -> Answer:
     """Answer a question by quoting the articles that support it, with numbered citations,
-    or abstain (Answer.abstained) and list the closest articles."""
+    or abstain (Answer.abstained) and list the closest articles.
+
+    history: the earlier answers of a conversation, oldest first; a follow-up question is
+    rewritten from them (Answer.rewritten_question) before retrieval."""
     text = clean_question(question)
+    standalone = rewrite_question(text, history)
     loaded = get_index(index, model=model)
-    hits = search(loaded, text, RetrieveOptions(k=k, mode=mode, laws=tuple(laws)))
-    result = read(loaded, text, hits)
+    hits = search(loaded, standalone, RetrieveOptions(k=k, mode=mode, laws=tuple(laws)))
+    result = read(loaded, standalone, hits)
+    result.question = text
+    result.rewritten_question = standalone if standalone != text else ""
     result.warnings.extend(loaded.warnings)
     return result
+
+
+@dataclass(frozen=True)
+class ArticleView:
+    """One article in full, with the labels of its neighbours for previous/next navigation."""
+
+    law: str
+    doc_id: str
+    article: str
+    text: str
+    path: tuple[str, ...]
+    url: str
+    previous: str | None
+    next: str | None
+
+
+def article(doc_id: str, label: str, *, index: str | Path | None = None) -> ArticleView:
+    """The full text of an article (all parts of a split one), or the law's document record for label ''."""
+    loaded = get_index(index)
+    rows = loaded.chunk_rows(doc_id, label)
+    if not rows:
+        raise InvalidQuestion(f"索引中没有这一条：{doc_id} {label}")
+    first = loaded.chunks[rows[0]]
+    before, _ = loaded.neighbours(rows[0])
+    _, after = loaded.neighbours(rows[-1])
+    return ArticleView(
+        law=first.law,
+        doc_id=doc_id,
+        article=label,
+        text="\n".join(loaded.chunks[r].text for r in rows),
+        path=first.path,
+        url=first.url,
+        previous=loaded.chunks[before].article if before is not None else None,
+        next=loaded.chunks[after].article if after is not None else None,
+    )

@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -172,7 +173,7 @@ def build_index(
 
 
 def _write_version(out: Path, manifest: dict, laws: list[Law], chunks: list[Chunk], vectors, faiss_type) -> None:
-    version = f"v-{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}"
+    version = f"v-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
     staging = out / f".{version}.partial"
     staging.mkdir(parents=True)
     laws_json = [dataclasses.asdict(_law_info(law)) for law in laws]

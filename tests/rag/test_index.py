@@ -1,0 +1,90 @@
+"""Index persistence: manifest, staleness after a change, incremental re-encoding, atomic versions."""
+
+import json
+import sqlite3
+
+import pytest
+
+from rag import IndexUnavailable
+from rag.index import build_index, open_index
+
+
+@pytest.fixture
+def small_law(tmp_path, seed_path):
+    """The seed's first chapter (8 articles) as a law folder of its own."""
+    text = seed_path.read_text(encoding="utf-8")
+    folder = tmp_path / "laws"
+    folder.mkdir()
+    law = folder / "law.md"
+    law.write_text(text[: text.index("## 第二章")], encoding="utf-8")
+    return law
+
+
+def _cached_vectors(index_dir):
+    with sqlite3.connect(index_dir / "embeddings.sqlite") as db:
+        return db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+
+
+def test_build_writes_a_versioned_index_with_checksums(small_law, tmp_path):
+    out, errors = build_index([small_law.parent], tmp_path / "index")
+    assert errors == []
+    version = out / (out / "CURRENT").read_text()
+    manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["counts"] == {"laws": 1, "chunks": 9}
+    assert set(manifest["files"]) == {"laws.json", "chunks.jsonl", "vectors.faiss"}
+    index = open_index(out)
+    assert index.warnings == []
+    assert [c.article for c in index.chunks][:3] == ["", "第一条", "第二条"]
+    assert index.vectors.ntotal == 9
+
+
+def test_changed_law_is_detected_and_only_changed_articles_re_encoded(small_law, tmp_path):
+    out, _ = build_index([small_law.parent], tmp_path / "index")
+    assert _cached_vectors(out) == 9
+    small_law.write_text(small_law.read_text(encoding="utf-8").replace("应当遵守本条例", "应当遵守本条例和国家规定"), encoding="utf-8")
+    stale = open_index(out, rebuild=False)
+    assert any("已修改" in w and "rag index" in w for w in stale.warnings)
+    fresh = open_index(out)
+    assert fresh.warnings == []
+    assert "国家规定" in next(c.text for c in fresh.chunks if c.article == "第二条")
+    assert _cached_vectors(out) == 10  # one changed article encoded, the other eight reused
+    assert len(list(out.glob("v-*"))) == 1  # the old version is gone
+
+
+def test_added_law_file_makes_the_index_stale(small_law, tmp_path, seed_path):
+    out, _ = build_index([small_law.parent], tmp_path / "index")
+    (small_law.parent / "second.md").write_text(seed_path.read_text(encoding="utf-8").replace("贵州省大数据", "另一部"), encoding="utf-8")
+    assert any("新增" in w for w in open_index(out, rebuild=False).warnings)
+
+
+def test_corrupt_vectors_are_detected_and_rebuilt(small_law, tmp_path):
+    out, _ = build_index([small_law.parent], tmp_path / "index")
+    vectors = out / (out / "CURRENT").read_text() / "vectors.faiss"
+    vectors.write_bytes(vectors.read_bytes()[:100])
+    with pytest.raises(IndexUnavailable, match="损坏"):
+        open_index(out, rebuild=False)
+    assert open_index(out).vectors.ntotal == 9
+
+
+def test_a_failed_build_leaves_the_previous_index_usable(small_law, tmp_path, monkeypatch):
+    out, _ = build_index([small_law.parent], tmp_path / "index")
+    before = (out / "CURRENT").read_text()
+    small_law.write_text(small_law.read_text(encoding="utf-8") + "\n- **第九条**　　新增的条文。\n", encoding="utf-8")
+
+    from embeddings import store
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # as if the process were stopped mid-build
+
+    monkeypatch.setattr(store, "build_faiss", killed)
+    monkeypatch.setattr("rag.index.build_faiss", killed)
+    with pytest.raises(KeyboardInterrupt):
+        build_index([small_law.parent], out)
+    assert (out / "CURRENT").read_text() == before
+    index = open_index(out, rebuild=False)
+    assert index.vectors.ntotal == 9 and index.warnings
+
+
+def test_not_an_index_names_the_command(tmp_path):
+    with pytest.raises(IndexUnavailable, match="rag index"):
+        open_index(tmp_path)

@@ -1,0 +1,486 @@
+"""The web chat: a thin Gradio client of rag.answer()/rag.article() with streamed answers, a sources
+panel, an article viewer, 👍/👎 feedback and a named API endpoint ("ask") for gradio_client."""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio reads it
+
+import gradio as gr
+
+from rag import Answer, Citation, answer, article, get_index
+from rag.errors import RagError
+from rag.index import LawInfo
+
+from .feedback import append_feedback, feedback_record
+from .format import (
+    CHAT_PLACEHOLDER,
+    DISCLAIMER,
+    Turn,
+    article_choices,
+    article_key,
+    chat_feedback,
+    corpus_summary,
+    md_escape,
+    message_markdown,
+    render_article,
+    render_chat,
+    render_sources,
+    split_article_key,
+    stream_prefixes,
+)
+
+__all__ = [
+    "EXAMPLES",
+    "ANSWER_MODES",
+    "THEME",
+    "CSS",
+    "build_app",
+    "serve",
+    "parse_auth",
+    "history_from_turns",
+    "begin",
+    "respond",
+    "finish",
+    "clear",
+    "restore",
+    "show_turn",
+    "vote",
+    "open_article",
+    "ask",
+]
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = ("条例什么时候施行？", "数据中心用电有什么支持政策？", "第十五条讲了什么？", "这部条例是谁制定的？")
+# Answer modes offered in the settings: label → extra keyword arguments of rag.answer().
+ANSWER_MODES: dict[str, dict[str, Any]] = {"摘录（默认）": {}}
+CONCURRENCY = 4  # questions answered at the same time, from the page and the API together; the rest wait in the queue
+ANSWERING = "answer"  # the concurrency group of everything that calls rag.answer()
+STREAM_PAUSE = 0.02  # seconds between streamed pieces of an answer
+INTERNAL_ERROR = "内部错误，未能回答这个问题，请稍后重试。"
+VIEWER_PLACEHOLDER = '<div class="src-empty">在“引用条文”中点击条文标题，或在上方选择条文，即可在这里阅读全文并翻看上一条、下一条。</div>'
+LOOPBACK_NAMES = ("localhost",)
+_PRIVATE: dict[str, Any] = {"api_visibility": "private"}  # UI events stay out of the API; only "ask" is public
+
+THEME = gr.themes.Soft(
+    font=["Noto Sans CJK SC", "Source Han Sans SC", "PingFang SC", "Microsoft YaHei", "WenQuanYi Micro Hei", "sans-serif"],
+    font_mono=["Noto Sans Mono CJK SC", "DejaVu Sans Mono", "monospace"],
+)
+
+CSS = """
+#header h1 { margin: 0 0 4px 0; font-size: 1.6em; }
+#header .corpus { color: var(--body-text-color-subdued); }
+#footer { text-align: center; color: var(--body-text-color-subdued); font-size: 0.9em; padding-top: 4px; }
+#chat .bubble-wrap { padding-top: 40px; }
+#chat blockquote { margin: 0 0 6px 0; padding: 2px 10px; font-size: 0.9em; color: var(--body-text-color-subdued); }
+.src-card { border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 10px 12px; margin-bottom: 10px;
+            background: var(--background-fill-primary); }
+.src-head { display: flex; gap: 6px; align-items: baseline; }
+.src-num { font-weight: 600; color: var(--color-accent); }
+#sources .src-open { font-weight: 600; font-size: 1em; text-align: left; background: none; border: none; box-shadow: none;
+                     padding: 0; margin: 0; cursor: pointer; color: var(--body-text-color); }
+#sources .src-open:hover { color: var(--color-accent); text-decoration: underline; }
+#sources .src-open::after { content: " ›"; color: var(--color-accent); }
+.src-meta { font-size: 0.85em; color: var(--body-text-color-subdued); margin: 2px 0 6px 0; }
+.src-text { white-space: pre-line; line-height: 1.7; }
+.src-text mark { background: #fde68a; color: inherit; padding: 0 1px; border-radius: 2px; }
+.src-question { font-size: 0.9em; color: var(--body-text-color-subdued); margin-bottom: 8px; }
+.src-abstain { border-left: 4px solid #f59e0b; background: #fffbeb; color: #92400e; padding: 8px 10px; margin-bottom: 10px; border-radius: 4px; }
+.src-hint { font-size: 0.85em; color: var(--body-text-color-subdued); }
+.src-empty { color: var(--body-text-color-subdued); padding: 12px 4px; line-height: 1.7; }
+#examples { gap: 8px; align-items: center; flex-wrap: wrap; }
+#examples > * { flex: 0 0 auto !important; min-width: 0 !important; width: auto !important; }
+.examples-label { color: var(--body-text-color-subdued); font-size: 0.9em; align-self: center; }
+.art-title { font-weight: 600; font-size: 1.05em; }
+"""
+
+# Clicking an article title in the sources panel triggers its "cite" event with the article's ids.
+SOURCES_JS = """
+element.addEventListener('click', (event) => {
+  const button = event.target.closest('.src-open');
+  if (button) trigger('cite', {doc_id: button.dataset.doc, article: button.dataset.article});
+});
+"""
+
+
+def history_from_turns(turns: Sequence[Turn]) -> list[Answer]:
+    """The earlier answers of the conversation as Answer records for rag.answer(history=...), oldest
+    first; failed turns are left out. Passages are not restored: rewriting a follow-up reads only
+    the question, the rewritten question and the citations."""
+    history = []
+    for turn in turns:
+        data = turn.get("answer")
+        if data:
+            history.append(
+                Answer(
+                    question=data["question"],
+                    text=data["text"],
+                    citations=[Citation(**{**c, "path": tuple(c["path"])}) for c in data["citations"]],
+                    passages=[],
+                    abstained=data["abstained"],
+                    backend=data["backend"],
+                    fell_back=data["fell_back"],
+                    rewritten_question=data["rewritten_question"],
+                    warnings=list(data["warnings"]),
+                )
+            )
+    return history
+
+
+def _input_updates(enabled: bool, count: int) -> list[Any]:
+    """Updates for the question box and the `count` buttons that ask a question."""
+    return [gr.Textbox(interactive=enabled)] + [gr.Button(interactive=enabled) for _ in range(count)]
+
+
+def begin(question: str, turns: list[dict], *, buttons: int) -> list[Any]:
+    """Show the question in the chat and lock the inputs while it is answered.
+    Outputs: pending question, chat, question box, then the `buttons` ask buttons."""
+    question = (question or "").strip()
+    if not question:
+        raise gr.Error("请先输入问题。", duration=3, title="提示", print_exception=False)
+    chat = _chat(turns, [{"role": "user", "content": md_escape(question)}])
+    return [question, chat, gr.Textbox(value="", interactive=False)] + [gr.Button(interactive=False) for _ in range(buttons)]
+
+
+def finish(*, buttons: int) -> list[Any]:
+    """Unlock the question box and the `buttons` ask buttons."""
+    return _input_updates(True, buttons)
+
+
+def _answer_turn(question: str, turns: Sequence[Turn], k: int, mode: str, laws: Sequence[str], index: str | Path | None) -> dict:
+    """The new turn: rag.answer()'s result with the conversation as history, or the error to show."""
+    try:
+        result = answer(
+            question, index=index, k=int(k), laws=tuple(laws or ()), history=history_from_turns(turns), **ANSWER_MODES[mode]
+        )
+    except RagError as error:
+        return {"question": question, "answer": None, "error": str(error)}
+    except Exception:  # one failing request must not break the page; the log has the traceback
+        log.exception("answering %r failed", question)
+        return {"question": question, "answer": None, "error": INTERNAL_ERROR}
+    return {"question": question, "answer": result.to_dict(), "error": ""}
+
+
+def respond(
+    question: str, turns: list[dict], k: int, mode: str, laws: Sequence[str], *, index: str | Path | None = None
+) -> Iterator[tuple[Any, ...]]:
+    """Answer the pending question, streaming the answer text into the chat in small pieces.
+    Yields (chat, turns, sources, article picker, saved turns); only the last yield updates
+    anything but the chat."""
+    turn = _answer_turn(question, turns, k, mode, laws, index)
+    asked = [{"role": "user", "content": md_escape(question)}]
+    data = turn["answer"]
+    if data:
+        for shown in stream_prefixes(data["text"]):
+            streamed = _chat(turns, [*asked, {"role": "assistant", "content": message_markdown(data, shown)}])
+            yield streamed, gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            time.sleep(STREAM_PAUSE)
+    updated = [*turns, turn]
+    yield _chat(updated), updated, *_turn_panels(updated, len(updated) - 1), updated
+
+
+def _chat(turns: Sequence[Turn], extra: Sequence[dict[str, str]] = ()) -> gr.Chatbot:
+    """The chat showing the turns and their votes, then the extra messages of the turn in progress."""
+    return gr.Chatbot(value=render_chat(turns) + list(extra), feedback_value=chat_feedback(turns))
+
+
+def _turn_panels(turns: Sequence[Turn], position: int) -> tuple[str, Any]:
+    """Sources panel HTML and article picker for the turn at `position` (0-based)."""
+    data = turns[position].get("answer") if 0 <= position < len(turns) else None
+    if data is None:
+        return render_sources(None), gr.Dropdown(choices=[], value=None)
+    return render_sources(data, position + 1), gr.Dropdown(choices=article_choices(data), value=None)
+
+
+def show_turn(turns: list[dict], event: gr.SelectData) -> tuple[str, Any]:
+    """Selecting a message in the chat shows the sources of its turn."""
+    index = event.index if isinstance(event.index, int) else event.index[0]
+    return _turn_panels(turns, index // 2)
+
+
+def vote(turns: list[dict], event: gr.LikeData) -> tuple[Any, Any]:
+    """Record a 👍/👎 on an answer in the feedback file, and keep it in the turn so that the chat
+    shows it after a re-render (withdrawing a vote only clears it there). Outputs: turns, saved turns."""
+    index = event.index if isinstance(event.index, int) else event.index[0]
+    position = index // 2
+    data = turns[position].get("answer") if 0 <= position < len(turns) else None
+    if data is None:
+        return gr.skip(), gr.skip()
+    liked = event.liked if isinstance(event.liked, bool) else None
+    updated = [dict(turn) for turn in turns]
+    updated[position]["feedback"] = None if liked is None else "Like" if liked else "Dislike"
+    if liked is not None:
+        append_feedback(feedback_record(data, "up" if liked else "down"))
+        gr.Info("已记录您的反馈，谢谢！", duration=3, title="反馈")
+    return updated, updated
+
+
+def restore(saved: Any) -> tuple[list[dict], gr.Chatbot, str, Any]:
+    """The conversation kept in the browser, re-rendered after a page reload:
+    (turns, chat, sources panel, article picker)."""
+    turns = [t for t in saved if _is_turn(t)] if isinstance(saved, list) else []
+    sources, picker = _turn_panels(turns, len(turns) - 1)
+    return turns, _chat(turns), sources, picker
+
+
+def _is_turn(value: Any) -> bool:
+    """Whether a value restored from the browser has the shape of a turn."""
+    return isinstance(value, dict) and isinstance(value.get("question"), str) and (
+        isinstance(value.get("answer"), dict) or isinstance(value.get("error"), str)
+    )
+
+
+def clear(*, buttons: int) -> list[Any]:
+    """Forget the conversation. Outputs: turns, chat, sources, picker, viewer, navigation, saved
+    turns, prev button, next button, then the question box and the `buttons` ask buttons."""
+    return [[], _chat([]), render_sources(None), gr.Dropdown(choices=[], value=None), VIEWER_PLACEHOLDER, None, [],
+            gr.Button("上一条", interactive=False), gr.Button("下一条", interactive=False)] + _input_updates(True, buttons)
+
+
+def _keep_viewer() -> tuple[Any, ...]:
+    """Outputs of open_article() that change nothing."""
+    return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+
+
+def open_article(doc_id: str, label: str, picked: str | None, *, index: str | Path | None = None) -> tuple[Any, ...]:
+    """Show an article in the viewer, with `picked` as the dropdown's value (None: clear it).
+    Outputs: viewer, navigation state, prev button, next button, tabs, article picker."""
+    try:
+        view = article(doc_id, label, index=index)
+    except RagError as error:
+        return f'<div class="src-empty">{html.escape(str(error))}</div>', None, gr.skip(), gr.skip(), gr.Tabs(selected="viewer"), None
+    navigation = {"doc_id": view.doc_id, "previous": view.previous, "next": view.next}
+    return (
+        render_article(view.law, view.article, view.text, view.path, view.url),
+        navigation,
+        gr.Button(f"上一条：{view.previous}" if view.previous else "上一条", interactive=view.previous is not None),
+        gr.Button(f"下一条：{view.next}" if view.next else "下一条", interactive=view.next is not None),
+        gr.Tabs(selected="viewer"),
+        picked,
+    )
+
+
+def ask(question: str, k: int = 5, *, index: str | Path | None = None) -> dict:
+    """API endpoint: answer one question; returns Answer.to_dict(). Errors come back with a Chinese message."""
+    try:
+        return answer(question, index=index, k=int(k)).to_dict()
+    except RagError as error:
+        raise gr.Error(str(error), title="错误", print_exception=False) from error
+
+
+@dataclass
+class _Page:
+    """The components of the page that event handlers read or update."""
+
+    turns: gr.State
+    pending: gr.State
+    navigation: gr.State
+    saved: gr.BrowserState
+    chat: gr.Chatbot
+    question: gr.Textbox
+    send: gr.Button
+    reset: gr.Button
+    examples: list[gr.Button]
+    k: gr.Slider
+    mode: gr.Dropdown
+    scope: gr.Dropdown
+    tabs: gr.Tabs
+    sources: gr.HTML
+    picker: gr.Dropdown
+    viewer: gr.HTML
+    previous: gr.Button
+    following: gr.Button
+
+    @property
+    def lockable(self) -> list[gr.components.Component]:
+        """The inputs locked while a question is answered: the question box and the ask buttons."""
+        return [self.question, self.send, *self.examples]
+
+
+def _chat_column(laws: Sequence[LawInfo]) -> dict[str, Any]:
+    """The chat, the question row, the example questions and the settings; components by _Page field."""
+    chat = gr.Chatbot(
+        label="对话",
+        show_label=False,
+        elem_id="chat",
+        height=450,
+        placeholder=CHAT_PLACEHOLDER,
+        latex_delimiters=[],
+        buttons=["copy", "copy_all"],
+        feedback_options=("Like", "Dislike"),
+    )
+    with gr.Row(equal_height=True):
+        question = gr.Textbox(
+            placeholder="输入问题，按回车或点击“发送”", show_label=False, container=False, scale=6, max_lines=4, elem_id="question"
+        )
+        send = gr.Button("发送", variant="primary", scale=1, min_width=80, elem_id="send")
+        reset = gr.Button("清空对话", scale=1, min_width=100, elem_id="clear")
+    with gr.Row(elem_id="examples"):
+        gr.HTML("示例问题：", elem_classes="examples-label")
+        examples = [gr.Button(text, size="sm") for text in EXAMPLES]
+    with gr.Accordion("设置", open=False):
+        k = gr.Slider(1, 10, value=5, step=1, label="检索条文数（k）")
+        mode = gr.Dropdown(list(ANSWER_MODES), value=next(iter(ANSWER_MODES)), label="回答方式")
+        scope = gr.Dropdown(
+            [(law.title, law.doc_id) for law in laws],
+            value=[],
+            multiselect=True,
+            label="检索范围",
+            info="不选则检索全部已收录的法规",
+            visible=len(laws) > 1,
+        )
+    return {"chat": chat, "question": question, "send": send, "reset": reset, "examples": examples, "k": k, "mode": mode, "scope": scope}
+
+
+def _side_column() -> dict[str, Any]:
+    """The sources panel and the article viewer, in two tabs; components by _Page field."""
+    with gr.Tabs(selected="sources") as tabs:
+        with gr.Tab("引用条文", id="sources"):
+            sources = gr.HTML(render_sources(None), js_on_load=SOURCES_JS, max_height=580, elem_id="sources")
+        with gr.Tab("条文浏览", id="viewer"):
+            picker = gr.Dropdown(choices=[], value=None, label="本次回答涉及的条文", elem_id="picker")
+            viewer = gr.HTML(VIEWER_PLACEHOLDER, max_height=520, elem_id="viewer")
+            with gr.Row():
+                previous = gr.Button("上一条", size="sm", interactive=False)
+                following = gr.Button("下一条", size="sm", interactive=False)
+    return {"tabs": tabs, "sources": sources, "picker": picker, "viewer": viewer, "previous": previous, "following": following}
+
+
+def _layout(laws: Sequence[LawInfo]) -> _Page:
+    """Header, chat beside sources, footer; plus the per-session and per-browser state."""
+    state = {
+        "turns": gr.State([]),
+        "pending": gr.State(""),
+        "navigation": gr.State(None),
+        "saved": gr.BrowserState([], storage_key="fagui-rag-conversation"),
+    }
+    gr.HTML(f'<h1>法规问答</h1><div class="corpus">{corpus_summary(laws)}</div>', elem_id="header")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=480):
+            chat_parts = _chat_column(laws)
+        with gr.Column(scale=2, min_width=360):
+            side_parts = _side_column()
+    gr.HTML(DISCLAIMER, elem_id="footer")
+    return _Page(**state, **chat_parts, **side_parts)
+
+
+def _wire_conversation(page: _Page, index: str | Path | None) -> None:
+    """Asking (send, Enter, example buttons), clearing, selecting a turn and voting."""
+    buttons = len(page.lockable) - 1
+    answering = []
+    triggers = [(page.send.click, page.question), (page.question.submit, page.question)]
+    for trigger, source in triggers + [(button.click, button) for button in page.examples]:
+        event = trigger(partial(begin, buttons=buttons), [source, page.turns], [page.pending, page.chat, *page.lockable], **_PRIVATE)
+        event = event.success(
+            partial(respond, index=index),
+            [page.pending, page.turns, page.k, page.mode, page.scope],
+            [page.chat, page.turns, page.sources, page.picker, page.saved],
+            concurrency_id=ANSWERING,
+            **_PRIVATE,
+        )
+        answering.append(event)
+        event.then(partial(finish, buttons=buttons), None, page.lockable, **_PRIVATE)
+    cleared = [page.turns, page.chat, page.sources, page.picker, page.viewer, page.navigation, page.saved,
+               page.previous, page.following, *page.lockable]
+    for trigger in (page.reset.click, page.chat.clear):
+        trigger(partial(clear, buttons=buttons), None, cleared, cancels=answering, **_PRIVATE)
+    page.chat.select(show_turn, [page.turns], [page.sources, page.picker], **_PRIVATE)
+    page.chat.like(vote, [page.turns], [page.turns, page.saved], **_PRIVATE)
+
+
+def _wire_viewer(page: _Page, index: str | Path | None) -> None:
+    """Opening an article from the dropdown or a source card, and stepping to its neighbours."""
+    outputs = [page.viewer, page.navigation, page.previous, page.following, page.tabs, page.picker]
+
+    def open_picked(key: str | None) -> tuple[Any, ...]:
+        return open_article(*split_article_key(key), key, index=index) if key else _keep_viewer()
+
+    def open_cited(event: gr.EventData) -> tuple[Any, ...]:
+        doc_id, label = str(event.doc_id), str(event.article)
+        return open_article(doc_id, label, article_key(doc_id, label), index=index)
+
+    def open_previous(nav: Mapping[str, Any] | None) -> tuple[Any, ...]:
+        return open_article(nav["doc_id"], nav["previous"], None, index=index) if nav and nav["previous"] else _keep_viewer()
+
+    def open_next(nav: Mapping[str, Any] | None) -> tuple[Any, ...]:
+        return open_article(nav["doc_id"], nav["next"], None, index=index) if nav and nav["next"] else _keep_viewer()
+
+    page.picker.input(open_picked, [page.picker], outputs, **_PRIVATE)
+    page.sources.cite(open_cited, None, outputs, **_PRIVATE)
+    page.previous.click(open_previous, [page.navigation], outputs, **_PRIVATE)
+    page.following.click(open_next, [page.navigation], outputs, **_PRIVATE)
+
+
+def build_app(index: str | Path | None = None) -> gr.Blocks:
+    """The chat page over an index (default: the bundled laws), loading it first if needed.
+    Pass THEME and CSS to launch(), as serve() does."""
+    laws = get_index(index).laws
+    with gr.Blocks(title="法规问答", analytics_enabled=False) as demo:
+        page = _layout(laws)
+        _wire_conversation(page, index)
+        _wire_viewer(page, index)
+        demo.load(restore, [page.saved], [page.turns, page.chat, page.sources, page.picker], **_PRIVATE)
+
+        def ask_endpoint(question: str, k: int = 5) -> dict:
+            """Answer a question about the loaded laws; returns the answer with its citations (Answer.to_dict())."""
+            return ask(question, k, index=index)
+
+        gr.api(ask_endpoint, api_name="ask", concurrency_id=ANSWERING)
+    return demo
+
+
+def parse_auth(value: str | None) -> tuple[str, str] | None:
+    """("user", "pass") from "user:pass", or None for no login; RagError when malformed."""
+    if not value:
+        return None
+    user, colon, password = value.partition(":")
+    if not colon or not user or not password:
+        raise RagError("登录口令的格式应为 用户名:密码，例如 --auth admin:s3cret")
+    return user, password
+
+
+def _is_loopback(host: str) -> bool:
+    """Whether the host name or address only serves this machine."""
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(*, host: str = "127.0.0.1", port: int = 7860, index: str | Path | None = None, auth: str | None = None) -> None:
+    """Load the index and the embedding model once, then serve the chat page until interrupted.
+    auth: "user:pass" for a login (default: the RAG_AUTH environment variable, else none)."""
+    credentials = parse_auth(auth or os.environ.get("RAG_AUTH"))
+    if not _is_loopback(host):
+        print(f"警告：网页界面将在 {host}:{port} 上对外开放，能访问这个地址的任何人都可以使用它。", file=sys.stderr)
+        if credentials is None:
+            print("建议用 --auth 用户名:密码（或环境变量 RAG_AUTH）设置登录口令。", file=sys.stderr)
+    print("正在加载索引与嵌入模型……（首次运行需要建立索引，约半分钟）", file=sys.stderr)
+    demo = build_app(index)
+    demo.queue(default_concurrency_limit=CONCURRENCY).launch(
+        server_name=host,
+        server_port=port,
+        auth=credentials,
+        auth_message="请输入用户名和密码。",
+        theme=THEME,
+        css=CSS,
+        footer_links=["api"],
+        run_history=False,
+        enable_monitoring=False,
+        ssr_mode=False,
+        share=False,
+        show_error=False,
+    )

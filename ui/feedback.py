@@ -1,0 +1,55 @@
+"""👍/👎 feedback on answers, appended as JSON lines to a local file ($RAG_HOME/feedback.jsonl).
+
+Each record is written with one os.write of a complete line on a file opened with O_APPEND,
+under a process-wide lock, so concurrent votes never interleave or lose lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+from embeddings.model import cache_dir
+
+__all__ = ["feedback_path", "feedback_record", "append_feedback"]
+
+_lock = threading.Lock()
+
+
+def feedback_path() -> Path:
+    """The default feedback file: feedback.jsonl in the cache directory ($RAG_HOME)."""
+    return cache_dir() / "feedback.jsonl"
+
+
+def feedback_record(answer: Mapping[str, Any], vote: str, *, now: datetime | None = None) -> dict[str, Any]:
+    """The record of a vote ("up" or "down") on an answer (Answer.to_dict())."""
+    return {
+        "time": (now or datetime.now(timezone.utc)).isoformat(timespec="seconds"),
+        "question": answer["question"],
+        "rewritten_question": answer["rewritten_question"],
+        "answer": answer["text"],
+        "citations": [
+            {"number": c["number"], "law": c["law"], "article": c["article"], "doc_id": c["doc_id"]}
+            for c in answer["citations"]
+        ],
+        "vote": vote,
+    }
+
+
+def append_feedback(record: Mapping[str, Any], path: Path | None = None) -> Path:
+    """Append the record as one JSON line to the feedback file (default: feedback_path()); returns the file."""
+    target = path or feedback_path()
+    line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+    with _lock:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            written = os.write(handle, line)
+        finally:
+            os.close(handle)
+    if written != len(line):
+        raise OSError(f"反馈只写入了 {written}/{len(line)} 字节：{target}")
+    return target
