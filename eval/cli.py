@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from .harness import DEFAULT_CONFIGS, Report, Settings, build_configs, evaluate
+from rag.generate import add_llm_options, llm_config_from_options
+
+from .harness import DEFAULT_CONFIGS, Report, Settings, build_configs, config_name, evaluate
 from .metrics import LOWER_IS_BETTER, METRIC_NAMES
 from .questions import EvalError, load_questions
 from .report import compare, format_comparison, load_report, summary_table, write_report
@@ -91,6 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--gate-config", default="hybrid", help="门槛检查哪个配置（默认 hybrid）")
     parser.add_argument("--compare", metavar="OLD/report.json", help="与旧报告比较：各指标的变化与翻转的问题")
+    add_llm_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,7 +107,8 @@ def run(args: argparse.Namespace) -> int:
         raise EvalError("-k 必须是正整数")
     old = load_report(args.compare) if args.compare else None
     questions = load_questions(args.questions, args.limit)
-    configs = build_configs(specs, index=args.index, model=args.model, k=args.k)
+    llm = llm_config_from_options(args) if args.llm else None  # only an explicit --llm evaluates an LLM
+    configs = build_configs(specs, index=args.index, model=args.model, k=args.k, llm=llm)
     settings = Settings(questions=args.questions, index=args.index or "", k=args.k, limit=args.limit)
     report = evaluate(questions, configs, settings=settings)
     out = Path(args.out) if args.out else Path("reports") / Path(args.questions).stem
@@ -121,9 +125,10 @@ def run(args: argparse.Namespace) -> int:
     if old is not None:
         print()
         print(format_comparison(compare(old, report, args.compare)))
-    failures = check_gates(report, gates, args.gate_config) if gates else []
+    gate_config = config_name(args.gate_config, llm)
+    failures = check_gates(report, gates, gate_config) if gates else []
     for failure in failures:
         print(failure, file=sys.stderr)
     if gates and not failures:
-        print(f"门槛全部通过（{args.gate_config}：{'，'.join(map(str, gates))}）")
+        print(f"门槛全部通过（{gate_config}：{'，'.join(map(str, gates))}）")
     return GATE_FAILED if failures else 0

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 import rag
 from rag.errors import RagError
+from rag.generate import LLMConfig
 from rag.records import Answer, Hit
 from rag.retrieve import Mode
 
@@ -50,6 +51,7 @@ __all__ = [
     "Summary",
     "ConfigResult",
     "Report",
+    "config_name",
     "build_configs",
     "summarize",
     "evaluate",
@@ -75,12 +77,19 @@ class Config:
     load: Callable[[], Catalog]  # loads the index (timed as index load) and lists the articles it holds
 
 
+def config_name(spec: str, llm: LLMConfig | None = None) -> str:
+    """The name a configuration is reported under: the spec, followed by +backend:model when an LLM answers."""
+    return f"{spec.strip()}+{llm.name}" if llm else spec.strip()
+
+
 def build_configs(
-    specs: Sequence[str], *, index: str | Path | None = None, model: str | None = None, k: int = 5
+    specs: Sequence[str], *, index: str | Path | None = None, model: str | None = None, k: int = 5, llm: LLMConfig | None = None
 ) -> list[Config]:
     """Configurations calling rag.retrieve()/rag.answer(): each spec is a mode (bm25, dense, hybrid), or
-    mode@model to use another embedding model; `model` applies to specs without one, `k` to answer()."""
+    mode@model to use another embedding model; `model` applies to specs without one, `k` to answer(),
+    `llm` (when given) writes every configuration's answers, named by config_name()."""
     modes = get_args(Mode)
+    generator = {"llm": llm} if llm else {}  # answer() without llm is the extractive reader
     configs: list[Config] = []
     for spec in specs:
         mode, _, own_model = spec.strip().partition("@")
@@ -89,9 +98,9 @@ def build_configs(
         chosen = own_model or model
         configs.append(
             Config(
-                name=spec.strip(),
+                name=config_name(spec, llm),
                 retrieve=lambda q, n, mode=mode, m=chosen: rag.retrieve(q, n, index=index, mode=mode, model=m),
-                answer=lambda q, mode=mode, m=chosen: rag.answer(q, index=index, k=k, mode=mode, model=m),
+                answer=lambda q, mode=mode, m=chosen: rag.answer(q, index=index, k=k, mode=mode, model=m, **generator),
                 load=lambda m=chosen: Catalog.from_index(rag.get_index(index, model=m)),
             )
         )

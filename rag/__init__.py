@@ -1,13 +1,17 @@
 """法规问答: retrieval-augmented question answering over Chinese laws and regulations."""
 
-from .api import ArticleView, answer, article, get_index, retrieve
-from .errors import IndexUnavailable, InvalidQuestion, RagError
+from .api import ArticleView, answer, answer_stream, article, get_index, retrieve
+from .errors import GenerationError, IndexUnavailable, InvalidQuestion, RagError
+from .generate import LLMConfig, load_llm_config
 from .index import build_index, open_index
 from .laws import ParseError, load_laws, parse_law
 from .records import Answer, Article, Chunk, Citation, Hit, Law
 
 __all__ = [
     "answer",
+    "answer_stream",
+    "LLMConfig",
+    "load_llm_config",
     "retrieve",
     "get_index",
     "article",
@@ -25,5 +29,6 @@ __all__ = [
     "RagError",
     "InvalidQuestion",
     "IndexUnavailable",
+    "GenerationError",
     "ParseError",
 ]

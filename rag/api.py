@@ -7,18 +7,19 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from embeddings.model import DEFAULT_MODEL, ModelSpec, cache_dir
 
 from .errors import IndexUnavailable, InvalidQuestion
 from .index import Index, build_index, open_index
 from .conversation import rewrite_question
+from .generate import LLM, generate_answer, stream_answer
 from .reader import read
 from .records import Answer, Hit
 from .retrieve import Mode, RetrieveOptions, search
 
-__all__ = ["answer", "retrieve", "article", "ArticleView", "get_index", "default_index_path", "DATA_DIR", "MAX_QUESTION_CHARS", "clean_question"]
+__all__ = ["answer", "answer_stream", "retrieve", "article", "ArticleView", "get_index", "default_index_path", "DATA_DIR", "MAX_QUESTION_CHARS", "clean_question"]
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "laws"
 MAX_QUESTION_CHARS = 2000
@@ -83,6 +84,25 @@ def retrieve(
     return search(get_index(index, model=model), text, RetrieveOptions(k=k, mode=mode, laws=tuple(laws)))
 
 
+def _extractive(
+    text: str, *, index: str | Path | None, k: int, mode: Mode, laws: tuple[str, ...], model: str | None, history: Sequence[Answer]
+) -> Answer:
+    """The extractive reader's answer to the standalone form of a clean question; its .question is that form."""
+    standalone = rewrite_question(text, history)
+    loaded = get_index(index, model=model)
+    hits = search(loaded, standalone, RetrieveOptions(k=k, mode=mode, laws=tuple(laws)))
+    result = read(loaded, standalone, hits)
+    result.warnings.extend(loaded.warnings)
+    return result
+
+
+def _as_asked(result: Answer, text: str) -> Answer:
+    """The answer to the standalone question, recorded as the answer to the question as asked."""
+    standalone, result.question = result.question, text
+    result.rewritten_question = standalone if standalone != text else ""
+    return result
+
+
 def answer(
     question: str,
     *,
@@ -92,21 +112,42 @@ def answer(
     laws: tuple[str, ...] = (),
     model: str | None = None,
     history: Sequence[Answer] = (),
+    llm: LLM | None = None,
 ) -> Answer:
     """Answer a question by quoting the articles that support it, with numbered citations,
     or abstain (Answer.abstained) and list the closest articles.
 
     history: the earlier answers of a conversation, oldest first; a follow-up question is
-    rewritten from them (Answer.rewritten_question) before retrieval."""
+    rewritten from them (Answer.rewritten_question) before retrieval.
+    llm: an LLM (LLMConfig, a spec such as "openai:qwen2.5:7b", or a backend) that writes the answer
+    from the same articles, each claim citing one (rag.generate); None for the extractive reader."""
     text = clean_question(question)
-    standalone = rewrite_question(text, history)
-    loaded = get_index(index, model=model)
-    hits = search(loaded, standalone, RetrieveOptions(k=k, mode=mode, laws=tuple(laws)))
-    result = read(loaded, standalone, hits)
-    result.question = text
-    result.rewritten_question = standalone if standalone != text else ""
-    result.warnings.extend(loaded.warnings)
-    return result
+    result = _extractive(text, index=index, k=k, mode=mode, laws=laws, model=model, history=history)
+    if llm is not None:
+        result = generate_answer(result.question, result.passages, result, llm)
+    return _as_asked(result, text)
+
+
+def answer_stream(
+    question: str,
+    *,
+    index: str | Path | None = None,
+    k: int = 5,
+    mode: Mode = "hybrid",
+    laws: tuple[str, ...] = (),
+    model: str | None = None,
+    history: Sequence[Answer] = (),
+    llm: LLM | None = None,
+) -> Iterator[str | Answer]:
+    """Like answer(), streamed: the LLM's text pieces as it writes them (none without an LLM or when
+    abstaining), then the final Answer, whose text may differ from the pieces once citations are checked."""
+    text = clean_question(question)
+    result = _extractive(text, index=index, k=k, mode=mode, laws=laws, model=model, history=history)
+    if llm is None:
+        yield _as_asked(result, text)
+        return
+    for piece in stream_answer(result.question, result.passages, result, llm):
+        yield piece if isinstance(piece, str) else _as_asked(piece, text)
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,19 @@ from .errors import RagError
 __all__ = ["main"]
 
 
-def _print_answer(result, *, show_passages: bool) -> None:
+def _print_answer(result, *, show_passages: bool, shown: str = "") -> None:
+    """Print an Answer; `shown` is the model's text already printed as it was generated."""
     from .records import Answer
 
     assert isinstance(result, Answer)
     if result.rewritten_question and result.rewritten_question != result.question:
         print(f"（理解为：{result.rewritten_question}）")
-    print(result.text)
+    if not shown:
+        print(result.text)
+    else:
+        print()  # ends the streamed text's last line
+        if shown.strip() != result.text:
+            print(f"\n（核对引用后的回答）\n{result.text}")
     if result.citations:
         print("\n引用条文：")
         for citation in result.citations:
@@ -33,10 +39,22 @@ def _print_answer(result, *, show_passages: bool) -> None:
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
-    from .api import answer
+    from .api import answer_stream
+    from .generate import llm_config_from_options
 
-    result = answer(args.question, index=args.index, k=args.k, mode=args.mode, laws=tuple(args.law), model=args.model)
-    _print_answer(result, show_passages=args.show_passages)
+    llm = llm_config_from_options(args, args.config)
+    live = llm is not None and sys.stdout.isatty()  # a terminal sees the model's text as it is written
+    shown = ""
+    for piece in answer_stream(
+        args.question, index=args.index, k=args.k, mode=args.mode, laws=tuple(args.law), model=args.model, llm=llm
+    ):
+        if isinstance(piece, str):
+            if live:
+                print(piece, end="", flush=True)
+                shown += piece
+        else:
+            result = piece
+    _print_answer(result, show_passages=args.show_passages, shown=shown)
     return 0
 
 
@@ -92,6 +110,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _parser() -> argparse.ArgumentParser:
     from embeddings.model import DEFAULT_MODEL
 
+    from .generate import add_llm_options
+
     parser = argparse.ArgumentParser(prog="rag", description="法规问答：检索法规条文并给出带引用的回答")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -103,6 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--law", action="append", default=[], help="只在这部法规中检索（标题或 id，可重复）")
     ask.add_argument("--model", default=None, help="嵌入模型（须与索引一致）")
     ask.add_argument("--show-passages", action="store_true", help="同时列出检索到的条文")
+    add_llm_options(ask)
+    ask.add_argument("--config", metavar="FILE", help="配置文件（TOML，默认 $RAG_HOME/config.toml；见 [llm] 一节）")
     ask.set_defaults(func=_cmd_ask)
 
     index = sub.add_parser("index", help="为法规文件或目录建立/更新索引")

@@ -1,6 +1,6 @@
 """Errors meant for the user: the CLI and UI print their message, never a traceback."""
 
-__all__ = ["RagError", "InvalidQuestion", "IndexUnavailable"]
+__all__ = ["RagError", "InvalidQuestion", "IndexUnavailable", "GenerationError"]
 
 
 class RagError(Exception):
@@ -13,3 +13,7 @@ class InvalidQuestion(RagError, ValueError):
 
 class IndexUnavailable(RagError):
     """The index cannot be used as it is; the message says what to run."""
+
+
+class GenerationError(RagError):
+    """The configured LLM cannot be loaded or reached, or failed while answering; the message says why."""

@@ -136,10 +136,12 @@ def build_index(
     tokenizer: Tokenizer = "bigram",
     faiss_type: IndexType = "flat",
     progress: Progress | None = None,
+    commit_every: int = 256,
 ) -> tuple[Path, list[ParseError]]:
     """Parse, chunk, embed (reusing cached vectors) and write a new index version, then switch to it.
 
-    Returns the index directory and the files that could not be read (the rest is indexed)."""
+    Encoded vectors are committed to the cache every `commit_every` chunks, so an interrupted build
+    resumes from there. Returns the index directory and the files that could not be read."""
     inputs = [Path(p) for p in inputs]
     out = Path(out)
     with _locked(out):
@@ -152,7 +154,11 @@ def build_index(
         cache = EmbeddingCache(out / "embeddings.sqlite", embedder.dim)
         try:
             vectors = cache.encode(
-                [embed_text(c) for c in chunks], embedder.fingerprint, embedder.encode_passages, on_progress=progress
+                [embed_text(c) for c in chunks],
+                embedder.fingerprint,
+                embedder.encode_passages,
+                batch=commit_every,
+                on_progress=progress,
             )
         finally:
             cache.close()

@@ -18,7 +18,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio read
 
 import gradio as gr
 
-from rag import Answer, Citation, answer, article, get_index
+from rag import Answer, Citation, answer, article, get_index, load_llm_config
 from rag.errors import RagError
 from rag.index import LawInfo
 
@@ -43,6 +43,7 @@ from .format import (
 __all__ = [
     "EXAMPLES",
     "ANSWER_MODES",
+    "llm_answer_modes",
     "THEME",
     "CSS",
     "build_app",
@@ -63,8 +64,21 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 EXAMPLES = ("条例什么时候施行？", "数据中心用电有什么支持政策？", "第十五条讲了什么？", "这部条例是谁制定的？")
+
+
+def llm_answer_modes() -> dict[str, dict[str, Any]]:
+    """{"LLM：backend:model": {"llm": config}} for an LLM configured by environment variables or the
+    config file (rag.load_llm_config()); empty when none is, or when its configuration is invalid (logged)."""
+    try:
+        config = load_llm_config()
+    except RagError as error:
+        log.warning("语言模型配置无效，只提供摘录回答：%s", error)
+        return {}
+    return {f"LLM：{config.name}": {"llm": config}} if config else {}
+
+
 # Answer modes offered in the settings: label → extra keyword arguments of rag.answer().
-ANSWER_MODES: dict[str, dict[str, Any]] = {"摘录（默认）": {}}
+ANSWER_MODES: dict[str, dict[str, Any]] = {"摘录（默认）": {}, **llm_answer_modes()}
 CONCURRENCY = 4  # questions answered at the same time, from the page and the API together; the rest wait in the queue
 ANSWERING = "answer"  # the concurrency group of everything that calls rag.answer()
 STREAM_PAUSE = 0.02  # seconds between streamed pieces of an answer

@@ -1,0 +1,484 @@
+"""Generative answers from a bring-your-own local LLM, grounded in the retrieved articles.
+
+Two backends: a causal LM loaded with transformers (hub id or local path), and any OpenAI-compatible
+HTTP endpoint (Ollama, vLLM, llama.cpp server, LM Studio). Which one, if any, comes from an LLMConfig:
+built from CLI options, environment variables (RAG_LLM, RAG_LLM_URL, …) and a TOML config file
+($RAG_HOME/config.toml, RAG_CONFIG or --config), in that order of precedence.
+
+The model sees the articles numbered [1]..[n] (rag/prompts.py). Its answer is then checked: markers
+pointing at articles that were not provided are removed and flagged, the rest renumbered in order of
+appearance; an answer left without a valid citation is replaced by the extractive one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import threading
+import tomllib
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Literal, Mapping, Protocol, Sequence, get_args
+
+from embeddings.model import cache_dir
+
+from .errors import GenerationError
+from .prompts import build_messages
+from .records import Answer, Citation, Hit
+
+if TYPE_CHECKING:
+    import httpx
+
+__all__ = [
+    "BackendName",
+    "LLMConfig",
+    "LLM",
+    "Backend",
+    "TransformersBackend",
+    "OpenAIBackend",
+    "CitationCheck",
+    "DEFAULT_URL",
+    "EXTRACTIVE",
+    "config_path",
+    "load_llm_config",
+    "get_backend",
+    "check_citations",
+    "ground",
+    "generate_answer",
+    "stream_answer",
+    "add_llm_options",
+    "llm_config_from_options",
+]
+
+BackendName = Literal["transformers", "openai"]
+DEFAULT_URL = "http://127.0.0.1:11434/v1"  # Ollama's OpenAI-compatible endpoint
+EXTRACTIVE = "extractive"  # the spec that asks for the extractive reader, overriding a configured LLM
+Message = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class LLMConfig:
+    """Which LLM answers and how; the API key itself is never stored, only the variable that holds it."""
+
+    backend: BackendName
+    model: str  # transformers: hub id or local directory; openai: the server's model name
+    url: str = DEFAULT_URL  # base URL of an OpenAI-compatible API, ending in /v1
+    api_key_env: str = "RAG_LLM_API_KEY"  # environment variable holding the API key (optional)
+    max_new_tokens: int = 512
+    temperature: float = 0.0  # 0: greedy decoding
+    timeout: float = 120.0  # seconds the HTTP backend waits for the server
+    device: str = "auto"  # transformers: auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, …
+
+    def __post_init__(self) -> None:
+        if self.backend not in get_args(BackendName):
+            raise GenerationError(f"未知的语言模型后端 “{self.backend}”：应为 transformers 或 openai，例如 openai:qwen2.5:7b")
+        if not self.model.strip():
+            raise GenerationError("没有指定语言模型：应写成 后端:模型，例如 transformers:Qwen/Qwen2.5-1.5B-Instruct")
+        if self.max_new_tokens < 1:
+            raise GenerationError(f"max_new_tokens 必须是正整数，收到 {self.max_new_tokens}")
+        if self.temperature < 0:
+            raise GenerationError(f"temperature 不能为负数，收到 {self.temperature:g}")
+        if self.timeout <= 0:
+            raise GenerationError(f"timeout 必须大于 0 秒，收到 {self.timeout:g}")
+
+    @property
+    def name(self) -> str:
+        """backend:model, with a local model directory shortened to its name; Answer.backend shows it."""
+        model = Path(self.model).name if self.backend == "transformers" and Path(self.model).is_dir() else self.model
+        return f"{self.backend}:{model}"
+
+
+# The settings besides the model spec, by TOML key, with their type; the environment variable is RAG_LLM_<KEY>
+_SETTINGS: dict[str, type] = {
+    "url": str,
+    "api_key_env": str,
+    "max_new_tokens": int,
+    "temperature": float,
+    "timeout": float,
+    "device": str,
+}
+
+
+def config_path(path: str | Path | None = None, environ: Mapping[str, str] = os.environ) -> Path:
+    """The config file: `path`, else $RAG_CONFIG, else config.toml in $RAG_HOME (~/.cache/fagui-rag)."""
+    return Path(path or environ.get("RAG_CONFIG") or cache_dir() / "config.toml")
+
+
+def _read_file(path: Path, required: bool) -> dict[str, Any]:
+    """The [llm] table of a TOML config file; {} when an optional file is absent."""
+    if not path.is_file():
+        if required:
+            raise GenerationError(f"找不到配置文件：{path}")
+        return {}
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("llm", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise GenerationError(f"配置文件 {path} 不是有效的 TOML：{error}") from None
+    unknown = sorted(set(table) - set(_SETTINGS) - {"model"})
+    if unknown:
+        raise GenerationError(f"配置文件 {path} 的 [llm] 中有未知的设置：{'、'.join(unknown)}；可用：model、{'、'.join(_SETTINGS)}")
+    return {key: (value, f"配置文件 {path} 的 {key}") for key, value in table.items()}
+
+
+def _read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    """RAG_LLM and the RAG_LLM_<SETTING> variables that are set and not empty."""
+    names = {"model": "RAG_LLM", **{key: f"RAG_LLM_{key.upper()}" for key in _SETTINGS}}
+    return {key: (environ[name], f"环境变量 {name}") for key, name in names.items() if environ.get(name, "").strip()}
+
+
+def _convert(key: str, value: Any, source: str) -> Any:
+    """The value as the type the setting needs; GenerationError naming where a bad value came from."""
+    wanted = _SETTINGS.get(key, str)
+    if isinstance(value, bool) or (wanted is str and not isinstance(value, str)):
+        raise GenerationError(f"{source} 的值 {value!r} 类型不对")
+    try:
+        return wanted(value)
+    except ValueError:
+        raise GenerationError(f"{source} 的值 {value!r} 不是有效的{'整数' if wanted is int else '数值'}") from None
+
+
+def load_llm_config(
+    spec: str | None = None,
+    *,
+    url: str | None = None,
+    max_new_tokens: int | None = None,
+    temperature: float | None = None,
+    config_file: str | Path | None = None,
+    environ: Mapping[str, str] = os.environ,
+) -> LLMConfig | None:
+    """The configured LLM, or None for the extractive reader (nothing configured, or the spec "extractive").
+
+    spec is backend:model, e.g. "transformers:Qwen/Qwen2.5-1.5B-Instruct" or "openai:qwen2.5:7b". Each
+    setting comes from the arguments, else the environment (RAG_LLM, RAG_LLM_URL, RAG_LLM_MAX_NEW_TOKENS,
+    RAG_LLM_TEMPERATURE, RAG_LLM_TIMEOUT, RAG_LLM_DEVICE, RAG_LLM_API_KEY_ENV), else the [llm] table of the
+    config file (config_path()), else the LLMConfig default. A file named by config_file or RAG_CONFIG must exist."""
+    required = bool(config_file or environ.get("RAG_CONFIG"))
+    layered = _read_file(config_path(config_file, environ), required)
+    layered |= _read_environment(environ)
+    given = {"model": spec, "url": url, "max_new_tokens": max_new_tokens, "temperature": temperature}
+    layered |= {key: (value, f"选项 {key}") for key, value in given.items() if value is not None}
+    values = {key: _convert(key, value, source) for key, (value, source) in layered.items()}
+    chosen = values.pop("model", "").strip()
+    if not chosen or chosen == EXTRACTIVE:
+        return None
+    backend, colon, model = chosen.partition(":")
+    if not colon:
+        raise GenerationError(f"语言模型 “{chosen}” 应写成 后端:模型，例如 transformers:{chosen} 或 openai:{chosen}")
+    return LLMConfig(backend=backend.strip(), model=model.strip(), **values)  # type: ignore[arg-type]
+
+
+class Backend(Protocol):
+    """A chat model: the whole reply at once, or its text in pieces as they are generated."""
+
+    name: str
+
+    def complete(self, messages: Sequence[Message]) -> str: ...
+
+    def stream(self, messages: Sequence[Message]) -> Iterator[str]: ...
+
+
+LLM = LLMConfig | str | Backend  # a config, a spec for load_llm_config(), or a ready backend
+
+
+def _device(wanted: str) -> str:
+    import torch
+
+    if wanted != "auto":
+        return wanted
+    if torch.cuda.is_available():
+        return "cuda"
+    return "mps" if torch.backends.mps.is_available() else "cpu"
+
+
+class TransformersBackend:
+    """A causal LM run in this process with transformers, prompted through its chat template."""
+
+    def __init__(self, config: LLMConfig) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.name = config.name
+        self.config = config
+        self.device = _device(config.device)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(config.model)
+            dtype = torch.float32 if self.device == "cpu" else "auto"
+            self.model = AutoModelForCausalLM.from_pretrained(config.model, dtype=dtype).to(self.device).eval()
+        except (OSError, ValueError) as error:
+            raise GenerationError(
+                f"无法加载语言模型 {config.model}：{error}\n请给出本地模型目录，或先在联网时把模型下载到 Hugging Face 缓存。"
+            ) from error
+        if not self.tokenizer.chat_template:
+            raise GenerationError(f"模型 {config.model} 没有对话模板（chat_template），请使用它的 Instruct/Chat 版本。")
+
+    def _inputs(self, messages: Sequence[Message]) -> dict[str, Any]:
+        """Token ids of the chat; law text cannot smuggle in control tokens. A template that rejects the
+        system role gets the system text at the head of the user message instead."""
+        from jinja2 import TemplateError
+
+        options = {"add_generation_prompt": True, "return_tensors": "pt", "return_dict": True, "sanitize_control_tokens": True}
+        try:
+            encoded = self.tokenizer.apply_chat_template(list(messages), **options)
+        except TemplateError:
+            system, user = messages[0]["content"], messages[1]["content"]
+            encoded = self.tokenizer.apply_chat_template([{"role": "user", "content": f"{system}\n\n{user}"}], **options)
+        return {key: value.to(self.device) for key, value in encoded.items()}
+
+    def _options(self) -> dict[str, Any]:
+        sampling = {"do_sample": True, "temperature": self.config.temperature} if self.config.temperature > 0 else {"do_sample": False}
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
+        return {"max_new_tokens": self.config.max_new_tokens, "pad_token_id": pad, **sampling}
+
+    def stream(self, messages: Sequence[Message]) -> Iterator[str]:
+        """The reply's text as it is generated, by model.generate() in a thread feeding a TextIteratorStreamer."""
+        from transformers import TextIteratorStreamer
+
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        arguments = {**self._inputs(messages), **self._options(), "streamer": streamer}
+        failures: list[Exception] = []
+
+        def run() -> None:
+            try:
+                self.model.generate(**arguments)
+            except Exception as error:  # reported to the reader of the stream below
+                failures.append(error)
+                streamer.end()
+
+        thread = threading.Thread(target=run, name="rag-generate", daemon=True)
+        thread.start()
+        yield from (piece for piece in streamer if piece)
+        thread.join()
+        if failures:
+            raise GenerationError(f"语言模型 {self.name} 生成失败：{failures[0]}") from failures[0]
+
+    def complete(self, messages: Sequence[Message]) -> str:
+        return "".join(self.stream(messages))
+
+
+class OpenAIBackend:
+    """A model served over the OpenAI chat completions API (/v1/chat/completions), streamed as SSE or not."""
+
+    def __init__(self, config: LLMConfig, environ: Mapping[str, str] = os.environ) -> None:
+        import httpx
+
+        self.name = config.name
+        self.config = config
+        key = environ.get(config.api_key_env, "")
+        self._client = httpx.Client(
+            base_url=config.url,
+            timeout=config.timeout,
+            headers={"Authorization": f"Bearer {key}"} if key else {},
+        )
+
+    def _payload(self, messages: Sequence[Message], stream: bool) -> dict[str, Any]:
+        return {
+            "model": self.config.model,
+            "messages": list(messages),
+            "max_tokens": self.config.max_new_tokens,
+            "temperature": self.config.temperature,
+            "stream": stream,
+        }
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn transport failures into GenerationError with a message for the user."""
+        import httpx
+
+        url = self.config.url
+        try:
+            yield
+        except httpx.TimeoutException:
+            raise GenerationError(
+                f"语言模型服务 {url} 在 {self.config.timeout:g} 秒内没有响应。请稍后重试，或加大超时（RAG_LLM_TIMEOUT）。"
+            ) from None
+        except httpx.ConnectError:
+            raise GenerationError(f"无法连接语言模型服务 {url}：请确认服务已经启动（例如 ollama serve）且地址正确。") from None
+        except httpx.HTTPError as error:
+            raise GenerationError(f"与语言模型服务 {url} 通信失败：{error}") from None
+
+    def _check(self, response: httpx.Response) -> None:
+        """GenerationError for an HTTP error status, saying what to check."""
+        if response.is_success:
+            return
+        status = response.status_code
+        if status in (401, 403):
+            raise GenerationError(f"语言模型服务拒绝访问（HTTP {status}）：请在环境变量 {self.config.api_key_env} 中设置正确的 API 密钥。")
+        if status == 404:
+            raise GenerationError(
+                f"语言模型服务找不到模型 {self.config.model} 或接口 {self.config.url}/chat/completions（HTTP 404）："
+                "请检查模型名，以及地址是否以 /v1 结尾。"
+            )
+        raise GenerationError(f"语言模型服务出错（HTTP {status}）：{response.text[:300]}")
+
+    def complete(self, messages: Sequence[Message]) -> str:
+        with self._errors():
+            response = self._client.post("chat/completions", json=self._payload(messages, stream=False))
+            self._check(response)
+            try:
+                return response.json()["choices"][0]["message"]["content"] or ""
+            except (ValueError, KeyError, IndexError, TypeError):
+                raise GenerationError(f"语言模型服务返回的数据无法解析：{response.text[:300]}") from None
+
+    def stream(self, messages: Sequence[Message]) -> Iterator[str]:
+        """The reply's text pieces from the server-sent events, until data: [DONE]."""
+        with self._errors(), self._client.stream("POST", "chat/completions", json=self._payload(messages, stream=True)) as response:
+            if not response.is_success:
+                response.read()
+                self._check(response)
+            for line in response.iter_lines():
+                if not line.startswith("data:"):
+                    continue
+                data = line.removeprefix("data:").strip()
+                if data == "[DONE]":
+                    return
+                piece = _delta(data)
+                if piece:
+                    yield piece
+
+
+def _delta(data: str) -> str:
+    """The text of one streamed chunk of a chat completion."""
+    try:
+        chunk = json.loads(data)
+    except ValueError:
+        raise GenerationError(f"语言模型服务返回的数据无法解析：{data[:300]}") from None
+    if not isinstance(chunk, dict):
+        raise GenerationError(f"语言模型服务返回的数据无法解析：{data[:300]}")
+    if "error" in chunk:
+        raise GenerationError(f"语言模型服务出错：{str(chunk['error'])[:300]}")
+    choices = chunk.get("choices") or [{}]
+    return (choices[0].get("delta") or {}).get("content") or ""
+
+
+_backends: dict[LLMConfig, Backend] = {}
+_lock = threading.Lock()
+
+
+def get_backend(llm: LLM) -> Backend | None:
+    """The backend for a config or spec, created once per process (a model is loaded once); a Backend is
+    returned as it is; None for the spec "extractive"."""
+    if not isinstance(llm, (LLMConfig, str)):
+        return llm
+    config = load_llm_config(llm) if isinstance(llm, str) else llm
+    if config is None:
+        return None
+    with _lock:
+        if config not in _backends:
+            _backends[config] = TransformersBackend(config) if config.backend == "transformers" else OpenAIBackend(config)
+        return _backends[config]
+
+
+@dataclass(frozen=True)
+class CitationCheck:
+    """A model's answer with its citation markers checked against the n articles it was given."""
+
+    text: str  # valid markers renumbered [1].. in order of first appearance; invalid ones removed
+    sources: list[int]  # the article (1-based, as given to the model) that each new number stands for
+    invalid: list[int]  # numbers cited that were not given, each once, in order of appearance
+
+
+_THINKING = re.compile(r"<think>.*?(?:</think>|\Z)", re.DOTALL)  # reasoning models' hidden thoughts
+_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)  # fenced or inline code: markers there are not citations
+# A run of adjacent markers, each [n], 【n】 or ［n］ holding one number or several (1,2 / 1、2); n has at most 3 digits
+_MARKERS = re.compile(r"(?:[\[【［]\s*\d{1,3}(?:\s*[,，、]\s*\d{1,3})*\s*[\]】］])+")
+
+
+def check_citations(text: str, count: int) -> CitationCheck:
+    """Check every citation marker outside code against articles 1..count: keep and renumber valid ones,
+    remove the others, collapse repeats within a run of markers ([1][1] → [1])."""
+    numbering: dict[int, int] = {}
+    invalid: list[int] = []
+
+    def renumber(run: re.Match[str]) -> str:
+        kept: list[int] = []
+        for number in map(int, re.findall(r"\d+", run.group())):
+            if not 1 <= number <= count:
+                invalid.extend([number] if number not in invalid else [])
+                continue
+            new = numbering.setdefault(number, len(numbering) + 1)
+            kept.extend([new] if new not in kept else [])
+        return "".join(f"[{n}]" for n in kept)
+
+    parts: list[str] = []
+    position = 0
+    for code in _CODE.finditer(text):
+        parts += [_MARKERS.sub(renumber, text[position : code.start()]), code.group()]
+        position = code.end()
+    parts.append(_MARKERS.sub(renumber, text[position:]))
+    return CitationCheck("".join(parts), list(numbering), invalid)
+
+
+def _citation(number: int, hit: Hit, extractive: Answer) -> Citation:
+    """The citation of a hit; its quote is the extractive reader's quote of the same article, else the article."""
+    quote = next((c.quote for c in extractive.citations if (c.doc_id, c.article) == (hit.doc_id, hit.article)), hit.text)
+    return Citation(
+        number=number,
+        law=hit.law,
+        article=hit.article,
+        doc_id=hit.doc_id,
+        text=hit.text,
+        quote=quote,
+        score=hit.score,
+        path=hit.chunk.path,
+        url=hit.chunk.url,
+    )
+
+
+def ground(reply: str, hits: Sequence[Hit], extractive: Answer, backend: str) -> Answer:
+    """The Answer for a model's reply to build_messages(question, hits): citations checked and renumbered,
+    or the extractive answer (fell_back) when no valid citation is left. `backend` names the model."""
+    check = check_citations(_THINKING.sub("", reply), len(hits))
+    warnings = list(extractive.warnings)
+    if check.invalid:
+        markers = "".join(f"[{n}]" for n in check.invalid)
+        warnings.append(f"语言模型引用了未提供的条文 {markers}，这些标注已从回答中删除。")
+    if not check.sources:
+        warnings.append("语言模型的回答没有引用任何提供的条文，已改用摘录回答。")
+        return replace(extractive, backend=backend, fell_back=True, warnings=warnings)
+    citations = [_citation(number, hits[source - 1], extractive) for number, source in enumerate(check.sources, start=1)]
+    return replace(extractive, text=check.text.strip(), citations=citations, backend=backend, warnings=warnings)
+
+
+def generate_answer(question: str, hits: Sequence[Hit], extractive: Answer, llm: LLM) -> Answer:
+    """The LLM's answer to `question` from `hits`, grounded (see ground()); `extractive` is read(…, question,
+    hits). An abstention is returned as it is, without calling the model."""
+    backend = get_backend(llm)
+    if extractive.abstained or backend is None:
+        return extractive
+    return ground(backend.complete(build_messages(question, hits)), hits, extractive, backend.name)
+
+
+def stream_answer(question: str, hits: Sequence[Hit], extractive: Answer, llm: LLM) -> Iterator[str | Answer]:
+    """Like generate_answer(), streamed: the reply's text pieces as generated, then the grounded Answer."""
+    backend = get_backend(llm)
+    if extractive.abstained or backend is None:
+        yield extractive
+        return
+    pieces: list[str] = []
+    for piece in backend.stream(build_messages(question, hits)):
+        pieces.append(piece)
+        yield piece
+    yield ground("".join(pieces), hits, extractive, backend.name)
+
+
+def add_llm_options(parser: argparse.ArgumentParser) -> None:
+    """The --llm, --llm-url, --max-new-tokens and --temperature options (read by llm_config_from_options())."""
+    group = parser.add_argument_group("生成式回答（可选；默认为摘录回答）")
+    group.add_argument(
+        "--llm",
+        metavar="BACKEND:MODEL",
+        help="用语言模型生成回答：transformers:模型目录或名称，或 openai:模型名（OpenAI 兼容服务，如 Ollama）；"
+        f"{EXTRACTIVE} 表示摘录回答（默认：环境变量 RAG_LLM 或配置文件）",
+    )
+    group.add_argument("--llm-url", metavar="URL", help=f"OpenAI 兼容服务的地址，以 /v1 结尾（默认 {DEFAULT_URL}，即本机 Ollama）")
+    group.add_argument("--max-new-tokens", type=int, metavar="N", help="最多生成的 token 数（默认 512）")
+    group.add_argument("--temperature", type=float, metavar="T", help="采样温度，0 为贪心解码（默认 0）")
+
+
+def llm_config_from_options(args: argparse.Namespace, config_file: str | Path | None = None) -> LLMConfig | None:
+    """load_llm_config() with the options of add_llm_options()."""
+    return load_llm_config(
+        args.llm, url=args.llm_url, max_new_tokens=args.max_new_tokens, temperature=args.temperature, config_file=config_file
+    )

@@ -1,0 +1,99 @@
+"""Several laws in one index: law names narrow the search, lookups bind to the named law,
+answers name the law, and builds are incremental and resumable."""
+
+import shutil
+import sqlite3
+
+import pytest
+
+from rag import answer, retrieve
+from rag.index import build_index, open_index
+
+LAWS = {
+    "中华人民共和国数据安全法": "法律/ff80818179f5e0800179f885c7e70392.md",
+    "中华人民共和国电子签名法": "法律/ff8080816f135f46016f2163e4261aa1.md",
+}
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory, library_path, seed_path):
+    folder = tmp_path_factory.mktemp("library") / "laws"
+    folder.mkdir()
+    for relative in LAWS.values():
+        shutil.copy(library_path / relative, folder / (relative.split("/")[-1]))
+    shutil.copy(seed_path, folder / seed_path.name)
+    out, errors = build_index([folder], folder.parent / "index")
+    assert errors == []
+    return folder, out
+
+
+def _rows(out):
+    with sqlite3.connect(out / "embeddings.sqlite") as db:
+        return db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
+
+
+def test_law_named_in_question_narrows_the_search(library):
+    _, out = library
+    hits = retrieve("数据安全法对数据处理活动有什么要求？", k=10, index=out)
+    assert {h.law for h in hits} == {"中华人民共和国数据安全法"}
+
+
+def test_article_lookup_binds_to_the_named_law(library):
+    _, out = library
+    assert retrieve("电子签名法第三条", k=3, index=out)[0].law == "中华人民共和国电子签名法"
+    first = retrieve("数据安全法第三条", k=3, index=out)[0]
+    assert (first.law, first.article) == ("中华人民共和国数据安全法", "第三条")
+
+
+def test_laws_setting_chooses_what_is_searched(library):
+    _, out = library
+    hits = retrieve("数据安全", k=10, index=out, laws=("贵州省大数据发展应用促进条例",))
+    assert {h.law for h in hits} == {"贵州省大数据发展应用促进条例"}
+
+
+def test_answer_names_the_law_of_every_citation(library):
+    _, out = library
+    result = answer("电子签名需要满足什么条件才视为可靠？", index=out)
+    assert not result.abstained
+    for citation in result.citations:
+        assert f"《{citation.law}》{citation.article}" in result.text
+
+
+def test_adding_a_law_re_encodes_only_its_articles(library, library_path):
+    folder, out = library
+    before = _rows(out)
+    added = library_path / "法律/ff80818182cf5c220182fd54401023d6.md"  # 反电信网络诈骗法, 50 articles
+    shutil.copy(added, folder / added.name)
+    index = open_index(out)
+    assert "中华人民共和国反电信网络诈骗法" in {law.title for law in index.laws}
+    new_chunks = sum(1 for c in index.chunks if c.law == "中华人民共和国反电信网络诈骗法")
+    assert _rows(out) == before + new_chunks
+
+
+def test_interrupted_build_resumes_from_the_cache(library, tmp_path, monkeypatch):
+    folder, _ = library
+    out = tmp_path / "index"
+    from embeddings import model
+
+    calls = {"n": 0}
+    real = model.Embedder.encode_passages
+
+    def failing(self, texts, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt  # stopped after the first batch was committed
+        return real(self, texts, **kwargs)
+
+    monkeypatch.setattr(model.Embedder, "encode_passages", failing)
+    with pytest.raises(KeyboardInterrupt):
+        build_index([folder], out, commit_every=64)
+    done_before_interrupt = _rows(out)
+    assert 0 < done_before_interrupt
+    monkeypatch.setattr(model.Embedder, "encode_passages", real)
+    encoded = []
+    monkeypatch.setattr(
+        model.Embedder, "encode_passages", lambda self, texts, **kw: encoded.append(len(texts)) or real(self, texts, **kw)
+    )
+    build_index([folder], out)
+    total = len(open_index(out).chunks)
+    assert sum(encoded) == total - done_before_interrupt
