@@ -93,7 +93,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--gate-config", default="hybrid", help="门槛检查哪个配置（默认 hybrid）")
     parser.add_argument("--compare", metavar="OLD/report.json", help="与旧报告比较：各指标的变化与翻转的问题")
-    add_llm_options(parser)
+    add_llm_options(parser, configured=False)  # an LLM is evaluated only when --llm names it
 
 
 def run(args: argparse.Namespace) -> int:

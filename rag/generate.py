@@ -106,8 +106,8 @@ def config_path(path: str | Path | None = None, environ: Mapping[str, str] = os.
     return Path(path or environ.get("RAG_CONFIG") or cache_dir() / "config.toml")
 
 
-def _read_file(path: Path, required: bool) -> dict[str, Any]:
-    """The [llm] table of a TOML config file; {} when an optional file is absent."""
+def _read_file(path: Path, required: bool) -> dict[str, tuple[Any, str]]:
+    """The [llm] table of a TOML config file, each value with where it came from; {} when an optional file is absent."""
     if not path.is_file():
         if required:
             raise GenerationError(f"找不到配置文件：{path}")
@@ -116,14 +116,16 @@ def _read_file(path: Path, required: bool) -> dict[str, Any]:
         table = tomllib.loads(path.read_text(encoding="utf-8")).get("llm", {})
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise GenerationError(f"配置文件 {path} 不是有效的 TOML：{error}") from None
+    if not isinstance(table, dict):
+        raise GenerationError(f"配置文件 {path} 中的 llm 应是一个表：[llm] 下面逐行写 model = \"openai:模型名\" 等设置")
     unknown = sorted(set(table) - set(_SETTINGS) - {"model"})
     if unknown:
         raise GenerationError(f"配置文件 {path} 的 [llm] 中有未知的设置：{'、'.join(unknown)}；可用：model、{'、'.join(_SETTINGS)}")
     return {key: (value, f"配置文件 {path} 的 {key}") for key, value in table.items()}
 
 
-def _read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
-    """RAG_LLM and the RAG_LLM_<SETTING> variables that are set and not empty."""
+def _read_environment(environ: Mapping[str, str]) -> dict[str, tuple[Any, str]]:
+    """RAG_LLM and the RAG_LLM_<SETTING> variables that are set and not empty, each with its name."""
     names = {"model": "RAG_LLM", **{key: f"RAG_LLM_{key.upper()}" for key in _SETTINGS}}
     return {key: (environ[name], f"环境变量 {name}") for key, name in names.items() if environ.get(name, "").strip()}
 
@@ -135,7 +137,7 @@ def _convert(key: str, value: Any, source: str) -> Any:
         raise GenerationError(f"{source} 的值 {value!r} 类型不对")
     try:
         return wanted(value)
-    except ValueError:
+    except (TypeError, ValueError):
         raise GenerationError(f"{source} 的值 {value!r} 不是有效的{'整数' if wanted is int else '数值'}") from None
 
 
@@ -192,6 +194,16 @@ def _device(wanted: str) -> str:
     return "mps" if torch.backends.mps.is_available() else "cpu"
 
 
+def _model_source(model: str) -> str:
+    """A hub id as it is, a local path with ~ expanded; GenerationError for a path that does not exist."""
+    if not model.startswith(("/", ".", "~", "\\")) and ":" not in model:
+        return model
+    path = Path(model).expanduser()
+    if not path.is_dir():
+        raise GenerationError(f"找不到模型目录：{path}")
+    return str(path)
+
+
 class TransformersBackend:
     """A causal LM run in this process with transformers, prompted through its chat template."""
 
@@ -202,10 +214,11 @@ class TransformersBackend:
         self.name = config.name
         self.config = config
         self.device = _device(config.device)
+        source = _model_source(config.model)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(config.model)
+            self.tokenizer = AutoTokenizer.from_pretrained(source)
             dtype = torch.float32 if self.device == "cpu" else "auto"
-            self.model = AutoModelForCausalLM.from_pretrained(config.model, dtype=dtype).to(self.device).eval()
+            self.model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype).to(self.device).eval()
         except (OSError, ValueError) as error:
             raise GenerationError(
                 f"无法加载语言模型 {config.model}：{error}\n请给出本地模型目录，或先在联网时把模型下载到 Hugging Face 缓存。"
@@ -214,8 +227,8 @@ class TransformersBackend:
             raise GenerationError(f"模型 {config.model} 没有对话模板（chat_template），请使用它的 Instruct/Chat 版本。")
 
     def _inputs(self, messages: Sequence[Message]) -> dict[str, Any]:
-        """Token ids of the chat; law text cannot smuggle in control tokens. A template that rejects the
-        system role gets the system text at the head of the user message instead."""
+        """Token ids of the (system, user) chat of build_messages(); law text cannot smuggle in control
+        tokens. A template that rejects the system role gets the system text at the head of the user message."""
         from jinja2 import TemplateError
 
         options = {"add_generation_prompt": True, "return_tensors": "pt", "return_dict": True, "sanitize_control_tokens": True}
@@ -223,7 +236,10 @@ class TransformersBackend:
             encoded = self.tokenizer.apply_chat_template(list(messages), **options)
         except TemplateError:
             system, user = messages[0]["content"], messages[1]["content"]
-            encoded = self.tokenizer.apply_chat_template([{"role": "user", "content": f"{system}\n\n{user}"}], **options)
+            try:
+                encoded = self.tokenizer.apply_chat_template([{"role": "user", "content": f"{system}\n\n{user}"}], **options)
+            except TemplateError as error:
+                raise GenerationError(f"模型 {self.name} 的对话模板无法使用：{error}") from error
         return {key: value.to(self.device) for key, value in encoded.items()}
 
     def _options(self) -> dict[str, Any]:
@@ -343,7 +359,7 @@ def _delta(data: str) -> str:
     try:
         chunk = json.loads(data)
     except ValueError:
-        raise GenerationError(f"语言模型服务返回的数据无法解析：{data[:300]}") from None
+        chunk = None
     if not isinstance(chunk, dict):
         raise GenerationError(f"语言模型服务返回的数据无法解析：{data[:300]}")
     if "error" in chunk:
@@ -395,10 +411,10 @@ def check_citations(text: str, count: int) -> CitationCheck:
         kept: list[int] = []
         for number in map(int, re.findall(r"\d+", run.group())):
             if not 1 <= number <= count:
-                invalid.extend([number] if number not in invalid else [])
-                continue
-            new = numbering.setdefault(number, len(numbering) + 1)
-            kept.extend([new] if new not in kept else [])
+                if number not in invalid:
+                    invalid.append(number)
+            elif (new := numbering.setdefault(number, len(numbering) + 1)) not in kept:
+                kept.append(new)
         return "".join(f"[{n}]" for n in kept)
 
     parts: list[str] = []
@@ -463,14 +479,15 @@ def stream_answer(question: str, hits: Sequence[Hit], extractive: Answer, llm: L
     yield ground("".join(pieces), hits, extractive, backend.name)
 
 
-def add_llm_options(parser: argparse.ArgumentParser) -> None:
-    """The --llm, --llm-url, --max-new-tokens and --temperature options (read by llm_config_from_options())."""
+def add_llm_options(parser: argparse.ArgumentParser, *, configured: bool = True) -> None:
+    """The --llm, --llm-url, --max-new-tokens and --temperature options (read by llm_config_from_options());
+    `configured`: whether the command falls back to the LLM of RAG_LLM or the config file without --llm."""
     group = parser.add_argument_group("生成式回答（可选；默认为摘录回答）")
     group.add_argument(
         "--llm",
         metavar="BACKEND:MODEL",
         help="用语言模型生成回答：transformers:模型目录或名称，或 openai:模型名（OpenAI 兼容服务，如 Ollama）；"
-        f"{EXTRACTIVE} 表示摘录回答（默认：环境变量 RAG_LLM 或配置文件）",
+        f"{EXTRACTIVE} 表示摘录回答" + ("（默认：环境变量 RAG_LLM 或配置文件的设置）" if configured else ""),
     )
     group.add_argument("--llm-url", metavar="URL", help=f"OpenAI 兼容服务的地址，以 /v1 结尾（默认 {DEFAULT_URL}，即本机 Ollama）")
     group.add_argument("--max-new-tokens", type=int, metavar="N", help="最多生成的 token 数（默认 512）")

@@ -41,6 +41,9 @@ __all__ = ["Index", "LawInfo", "build_index", "open_index", "check_stale", "FORM
 
 FORMAT = 1
 Progress = Callable[[int, int], None]
+# Encoded at build time and again at load: a model whose weights changed under the same name gives another vector
+_PROBE = "第一条 为了规范数据处理活动，保障数据安全，促进数据开发利用，制定本条例。"
+_PROBE_MIN_COSINE = 0.999
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,30 @@ def _sources(inputs: Iterable[Path]) -> dict[str, str]:
     return {str(p.resolve()): _sha256(p) for p in law_files(inputs)}
 
 
+def _embedder(spec: ModelSpec) -> Embedder:
+    """The embedding model, or IndexUnavailable saying why it cannot be loaded (offline, missing path…)."""
+    try:
+        return load_embedder(spec)
+    except (OSError, ValueError) as error:
+        raise IndexUnavailable(f"无法加载嵌入模型 {spec.name}：{error}") from error
+
+
+def _probe(embedder: Embedder) -> list[float]:
+    return [round(float(x), 6) for x in embedder.encode_passages([_PROBE])[0]]
+
+
+def _model_changes(manifest: dict, embedder: Embedder) -> list[str]:
+    """Why the embedder would not give the index's vectors although its name is the one recorded."""
+    built = manifest["model"]
+    if built["name"] != embedder.spec.name:
+        return []  # check_stale names the change
+    if built.get("fingerprint") != embedder.fingerprint:
+        return ["嵌入模型的设置已变（前缀、最大长度或维度）"]
+    if "probe" in built and float(np.dot(_probe(embedder), built["probe"])) < _PROBE_MIN_COSINE:
+        return ["嵌入模型的权重已变（同一段文字的向量不同）"]
+    return []
+
+
 @contextlib.contextmanager
 def _locked(directory: Path) -> Iterator[None]:
     directory.mkdir(parents=True, exist_ok=True)
@@ -150,7 +177,7 @@ def build_index(
             detail = "；".join(map(str, errors)) or "没有找到 .md/.txt/.docx 文件"
             raise IndexUnavailable(f"没有可索引的法规：{detail}")
         chunks = chunk_laws(laws, chunking)
-        embedder = load_embedder(model)
+        embedder = _embedder(model)
         cache = EmbeddingCache(out / "embeddings.sqlite", embedder.dim)
         try:
             vectors = cache.encode(
@@ -164,7 +191,7 @@ def build_index(
             cache.close()
         manifest = {
             "format": FORMAT,
-            "model": {"name": model.name, "fingerprint": embedder.fingerprint, "dim": embedder.dim},
+            "model": {"name": model.name, "fingerprint": embedder.fingerprint, "dim": embedder.dim, "probe": _probe(embedder)},
             "chunking": chunking.to_dict(),
             "tokenizer": tokenizer,
             "faiss": faiss_type,
@@ -271,10 +298,14 @@ def open_index(
     version = _current_version(path)
     if version is None or not (version / "manifest.json").exists():
         raise IndexUnavailable(f"{path} 不是索引目录；请先运行：rag index 法规目录 --out {path}")
-    manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
-    spec = model or ModelSpec(name=manifest["model"]["name"])
+    try:
+        manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
+        spec = model or ModelSpec(name=manifest["model"]["name"])
+    except (ValueError, KeyError, TypeError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise IndexUnavailable(f"索引清单损坏：{version / 'manifest.json'}。请重新运行：rag index 法规目录 --out {path}") from error
+    embedder = _embedder(spec)
     warnings: list[str] = []
-    problems = check_stale(manifest, spec, chunking)
+    problems = check_stale(manifest, spec, chunking) + _model_changes(manifest, embedder)
     try:
         _verify(version, manifest)
     except IndexUnavailable as error:
@@ -304,7 +335,6 @@ def open_index(
             chunks.append(Chunk(**record))
     laws = [LawInfo(**law) for law in json.loads((version / "laws.json").read_text(encoding="utf-8"))]
     vectors = load_faiss(version / "vectors.faiss")
-    embedder = load_embedder(spec)
     if vectors.ntotal != len(chunks) or vectors.d != embedder.dim:
         raise IndexUnavailable(f"索引向量与条文数量或维度不符：{version}")
     lexical = LexicalIndex([embed_text(c) for c in chunks], tokenizer=manifest.get("tokenizer", "bigram"))

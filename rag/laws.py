@@ -3,6 +3,8 @@ plain .txt and .docx law texts with the same structure."""
 
 from __future__ import annotations
 
+import codecs
+import datetime
 import hashlib
 import re
 from dataclasses import dataclass
@@ -27,7 +29,12 @@ _STRUCTURE = re.compile(rf"^第{CN_NUMBER}(分编|编|章|节){_SPACE}+\S")
 _MERGED_HEADING = re.compile(rf"^(?P<heading>第{CN_NUMBER}(?:分编|编|章|节) .+?){_LABEL} (?P<text>.+)$")
 _RANK = {"编": 1, "分编": 2, "章": 3, "节": 4}
 _TOC = re.compile(rf"^目{_SPACE}*录$")
-_NOTE = re.compile(r"^[（(].*(通过|公布|修订|修正|施行|发布).*[）)]$")
+# The lookahead keeps matching linear in the line length (".*(通过|…).*" backtracks quadratically)
+_NOTE = re.compile(r"^[（(](?=.*(?:通过|公布|修订|修正|施行|发布)).*[）)]$")
+_MAX_TITLE = 1000  # characters; the longest title in the national database has about 240
+# Front matter fields read as text; a list or table there (a YAML alias bomb included) is refused
+_META_TEXT = ("id", "title", "author", "date", "publication_date", "effective_date", "status", "group")
+_SCALAR = (str, int, float, datetime.date)
 
 
 @dataclass
@@ -69,19 +76,38 @@ def parse_law(path: str | Path) -> Law:
     path = Path(path)
     if path.suffix.lower() == ".docx":
         return parse_text(_docx_lines(path), source=str(path), markdown=False)
-    raw = path.read_bytes()
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise ParseError(str(path), 1, f"无法读取文件：{error.strerror or error}") from error
     return parse_text(_decode(raw, str(path)), source=str(path), markdown=path.suffix.lower() == ".md")
 
 
 def _decode(raw: bytes, source: str) -> str:
+    """UTF-8 (with or without BOM), UTF-16 with BOM, else GBK/GB18030; a UTF-8 file with a few
+    broken bytes is refused at the line of the first one rather than read as GBK."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError as error:
+            line = raw[: error.start].decode("utf-16", "replace").count("\n") + 1
+            raise ParseError(source, line, "UTF-16 文件中有无效的字节（文件可能已损坏或被截断）") from error
     if b"\x00" in raw[:4096]:
         raise ParseError(source, 1, "二进制文件，不是法规文本")
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ParseError(source, 1, "无法识别文件编码（支持 UTF-8 与 GBK/GB18030）")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        utf8_error = error
+    lenient = raw.decode("utf-8", "replace")
+    broken = lenient.count("\ufffd")
+    if sum(ord(c) > 127 for c in lenient) - broken >= 10 * broken:
+        line = raw[: utf8_error.start].count(b"\n") + 1
+        raise ParseError(source, line, "这一行有无效的 UTF-8 字节（文件可能已损坏或被截断）")
+    try:
+        return raw.decode("gb18030")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise ParseError(source, line, "无法识别文件编码（支持 UTF-8、UTF-16 与 GBK/GB18030）") from error
 
 
 def _docx_lines(path: Path) -> str:
@@ -118,19 +144,31 @@ def _front_matter(lines: list[str], source: str) -> tuple[dict, int]:
                 mark = getattr(error, "problem_mark", None)
                 line = mark.line + 2 if mark else 1
                 raise ParseError(source, line, f"YAML 文件头格式错误：{getattr(error, 'problem', error)}") from error
+            except RecursionError as error:
+                raise ParseError(source, 2, "YAML 文件头嵌套过深") from error
             if not isinstance(meta, dict):
                 raise ParseError(source, 2, "YAML 文件头不是键值表")
+            for key in (*_META_TEXT, "urls"):
+                value = meta.get(key)
+                if key == "urls" and isinstance(value, list):
+                    value = value[0] if value else None
+                if value is not None and not isinstance(value, _SCALAR):
+                    line = next((i + 1 for i in range(1, end) if lines[i].startswith(f"{key}:")), 2)
+                    raise ParseError(source, line, f"YAML 文件头的 {key} 应为文字，不能是列表或键值表")
             return meta, end + 1
     raise ParseError(source, 1, "YAML 文件头没有结束的 ---")
 
 
 def parse_text(text: str, *, source: str = "<text>", markdown: bool = True) -> Law:
     """Parse a law text. markdown=True reads the database's markdown, False reads plain lines (.txt/.docx)."""
+    # Lone surrogates (possible in a str, never in a decoded file) could not be written to the index
+    text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
     meta, start = _front_matter(lines, source)
     article_re = _ARTICLE_MD if markdown else _ARTICLE_PLAIN
     title = _clean(str(meta.get("title") or ""))
+    title_line = next((i + 1 for i in range(1, start) if lines[i].startswith("title:")), 1)
     headings: list[tuple[int, str]] = []
     articles: list[Article] = []
     note: list[str] = []
@@ -194,7 +232,9 @@ def parse_text(text: str, *, source: str = "<text>", markdown: bool = True) -> L
                 sub = cn_to_int(article_match.group("sub")) if article_match.group("sub") else 0
                 make_label(number, sub)
             except ValueError as error:
-                raise ParseError(source, line_no, f"条号无法识别：{error}") from error
+                number_text = article_match.group("num") + (f"之{article_match.group('sub')}" if article_match.group("sub") else "")
+                shown = number_text if len(number_text) <= 12 else number_text[:12] + "…"
+                raise ParseError(source, line_no, f"条号无法识别：第{shown}条（条号应在 1 至 9999 之间）") from error
             current = {"number": number, "sub": sub, "line": line_no, "paragraphs": [_clean(article_match.group("text"))]}
             current["loose"] = loose or not markdown
             continue
@@ -220,10 +260,11 @@ def parse_text(text: str, *, source: str = "<text>", markdown: bool = True) -> L
             continue
         close()
         if markdown and stripped.startswith("**") and stripped.endswith("**") and not articles:
-            title = title or body
+            if not title:
+                title, title_line = body, line_no
             continue
         if not markdown and not title:
-            title = body
+            title, title_line = body, line_no
             continue
         if not markdown and not articles and _NOTE.match(body):
             note.append(body)
@@ -233,6 +274,8 @@ def parse_text(text: str, *, source: str = "<text>", markdown: bool = True) -> L
 
     if not title:
         raise ParseError(source, 1, "找不到法规标题（front matter 的 title 或首行）")
+    if len(title) > _MAX_TITLE:
+        raise ParseError(source, title_line, f"标题过长（{len(title)} 字），不像法规标题；正文是否缺少换行？")
     if not articles and not preamble:
         raise ParseError(source, len(lines), "没有找到任何条文或正文")
     urls = meta.get("urls") or []

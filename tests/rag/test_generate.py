@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import pytest
 
@@ -72,7 +73,8 @@ class FakeBackend:
 @pytest.fixture(autouse=True)
 def _no_llm_settings(monkeypatch):
     """Tests see no LLM configured in the environment of the machine running them."""
-    for name in ("RAG_LLM", "RAG_LLM_URL", "RAG_LLM_MAX_NEW_TOKENS", "RAG_LLM_TEMPERATURE", "RAG_LLM_TIMEOUT", "RAG_CONFIG"):
+    suffixes = ("URL", "API_KEY", "API_KEY_ENV", "MAX_NEW_TOKENS", "TEMPERATURE", "TIMEOUT", "DEVICE")
+    for name in ("RAG_LLM", "RAG_CONFIG", *(f"RAG_LLM_{suffix}" for suffix in suffixes)):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -188,6 +190,7 @@ def test_a_local_model_directory_is_named_by_its_folder(tmp_path):
         (None, {}, '[llm]\nmodel = "openai:m"\ntemprature = 0.5\n', "未知的设置：temprature"),
         (None, {}, "[llm\n", "不是有效的 TOML"),
         (None, {}, '[llm]\nmodel = 3\n', "类型不对"),
+        (None, {}, 'llm = "openai:m"\n', "llm 应是一个表"),
         (None, {"RAG_CONFIG": "/nonexistent/config.toml"}, None, "找不到配置文件"),
     ],
 )
@@ -290,9 +293,22 @@ def test_a_template_without_a_system_role_gets_the_rules_in_the_user_message(tin
     assert backend.complete(build_messages("问题", HITS)) == REPLY[:2]
 
 
+def test_a_failure_inside_generate_is_a_clear_error(tiny_model, monkeypatch):
+    backend = TransformersBackend(LLMConfig("transformers", str(tiny_model)))
+
+    def fail(**arguments) -> None:
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(backend.model, "generate", fail)
+    with pytest.raises(GenerationError, match="生成失败：CUDA out of memory"):
+        backend.complete(build_messages("问题", HITS))
+
+
 def test_a_missing_model_is_a_clear_error(tmp_path):
-    with pytest.raises(GenerationError, match="无法加载语言模型"):
+    with pytest.raises(GenerationError, match="找不到模型目录"):
         TransformersBackend(LLMConfig("transformers", str(tmp_path / "no-such-model")))
+    with pytest.raises(GenerationError, match="无法加载语言模型"):
+        TransformersBackend(LLMConfig("transformers", str(tmp_path)))  # a directory without a model
 
 
 # --- OpenAI-compatible backend against a fake server ------------------------------------------------
@@ -345,7 +361,7 @@ def _handler(state: FakeServer) -> type[BaseHTTPRequestHandler]:
 
 
 @pytest.fixture
-def fake_server() -> Iterator[callable]:
+def fake_server() -> Iterator[Callable[..., FakeServer]]:
     """Start fake OpenAI-compatible servers on 127.0.0.1: fake_server(reply=…, delay=…, status=…)."""
     servers = []
 
@@ -461,6 +477,16 @@ def test_rag_ask_with_an_openai_server(fake_pipeline, fake_server, capsys):
     out = capsys.readouterr().out
     assert out.startswith("用电享受优惠电价[1]。\n") and f"[1] 《{LAW}》第二条（第一章 总则）" in out
     assert server.requests[0]["body"]["temperature"] == 0.5
+
+
+def test_rag_ask_on_a_terminal_streams_then_shows_the_checked_answer(fake_pipeline, fake_server, capsys, monkeypatch):
+    from rag.cli import main
+
+    server = fake_server()
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert main(["ask", "用电有优惠吗？", "--llm", "openai:qwen2.5:7b", "--llm-url", server.url]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("用电享受优惠电价[2]。\n\n（核对引用后的回答）\n用电享受优惠电价[1]。\n")
 
 
 def test_rag_ask_reports_an_unreachable_server(fake_pipeline, capsys):
