@@ -19,10 +19,12 @@ from .reader import read
 from .records import Answer, Hit
 from .retrieve import Mode, RetrieveOptions, search
 
-__all__ = ["answer", "answer_stream", "retrieve", "article", "ArticleView", "get_index", "default_index_path", "DATA_DIR", "MAX_QUESTION_CHARS", "clean_question"]
+__all__ = ["answer", "answer_stream", "retrieve", "article", "ArticleView", "get_index", "default_index_path", "DATA_DIR", "MAX_QUESTION_CHARS", "MAX_HISTORY_TURNS", "clean_question"]
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "laws"
 MAX_QUESTION_CHARS = 2000
+_MAX_RAW_CHARS = 10 * MAX_QUESTION_CHARS  # longer input is refused before it is cleaned (cleaning costs O(n))
+MAX_HISTORY_TURNS = 10  # earlier turns of a conversation that rewriting a follow-up may read
 
 _indexes: dict[tuple[str, str], Index] = {}
 _lock = threading.Lock()
@@ -35,8 +37,9 @@ def default_index_path(model: str = DEFAULT_MODEL) -> Path:
 
 def get_index(index: str | Path | None = None, *, model: str | None = None) -> Index:
     """The loaded index for a directory (default: the bundled law, built on first use); loaded once per process."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    if os.environ.get("RAG_ALLOW_NETWORK") != "1":  # no model hub access at run time unless asked for
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     path = Path(index) if index is not None else default_index_path(model or DEFAULT_MODEL)
     key = (str(path.resolve()), model or "")
     with _lock:
@@ -56,8 +59,9 @@ def clean_question(question: object) -> str:
         raise InvalidQuestion("问题必须是文字，不能是二进制数据。")
     if not isinstance(question, str):
         raise InvalidQuestion(f"问题必须是文字，收到的是 {type(question).__name__}。")
-    text = "".join(c for c in question if unicodedata.category(c)[0] != "C" or c in "\n\t")
-    text = " ".join(text.split())
+    if len(question) > _MAX_RAW_CHARS:
+        raise InvalidQuestion(f"问题过长（{len(question)} 字），请精简到 {MAX_QUESTION_CHARS} 字以内。")
+    text = _plain(question)
     if not text:
         raise InvalidQuestion("问题为空，请输入要咨询的问题。")
     if len(text) > MAX_QUESTION_CHARS:
@@ -66,6 +70,11 @@ def clean_question(question: object) -> str:
     if readable < 0.5 * len(text) or text.count("\ufffd") > len(text) // 4:
         raise InvalidQuestion("问题中大部分是无法识别的字符，请用中文或英文提问。")
     return text
+
+
+def _plain(text: str) -> str:
+    """The text without control, format or unpaired surrogate characters, white space runs made one space."""
+    return " ".join("".join(c for c in text if unicodedata.category(c)[0] != "C" or c in "\n\t").split())
 
 
 def retrieve(
@@ -88,7 +97,10 @@ def _extractive(
     text: str, *, index: str | Path | None, k: int, mode: Mode, laws: tuple[str, ...], model: str | None, history: Sequence[Answer]
 ) -> Answer:
     """The extractive reader's answer to the standalone form of a clean question; its .question is that form."""
-    standalone = rewrite_question(text, history)
+    if k < 1:
+        raise InvalidQuestion("k 必须是正整数。")
+    # Earlier turns come back from the browser: only the last few are read, and their text is cleaned again
+    standalone = _plain(rewrite_question(text, list(history)[-MAX_HISTORY_TURNS:]))
     loaded = get_index(index, model=model)
     hits = search(loaded, standalone, RetrieveOptions(k=k, mode=mode, laws=tuple(laws)))
     result = read(loaded, standalone, hits)

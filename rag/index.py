@@ -41,9 +41,6 @@ __all__ = ["Index", "LawInfo", "build_index", "open_index", "check_stale", "FORM
 
 FORMAT = 1
 Progress = Callable[[int, int], None]
-# Encoded at build time and again at load: a model whose weights changed under the same name gives another vector
-_PROBE = "第一条 为了规范数据处理活动，保障数据安全，促进数据开发利用，制定本条例。"
-_PROBE_MIN_COSINE = 0.999
 
 
 @dataclass(frozen=True)
@@ -118,19 +115,12 @@ def _embedder(spec: ModelSpec) -> Embedder:
         raise IndexUnavailable(f"无法加载嵌入模型 {spec.name}：{error}") from error
 
 
-def _probe(embedder: Embedder) -> list[float]:
-    return [round(float(x), 6) for x in embedder.encode_passages([_PROBE])[0]]
-
-
 def _model_changes(manifest: dict, embedder: Embedder) -> list[str]:
-    """Why the embedder would not give the index's vectors although its name is the one recorded."""
+    """Why the embedder would not give the index's vectors although its name is the one recorded:
+    other prefixes, maximum length or dimension (what its fingerprint, the embedding cache's key, covers)."""
     built = manifest["model"]
-    if built["name"] != embedder.spec.name:
-        return []  # check_stale names the change
-    if built.get("fingerprint") != embedder.fingerprint:
+    if built["name"] == embedder.spec.name and built.get("fingerprint") != embedder.fingerprint:
         return ["嵌入模型的设置已变（前缀、最大长度或维度）"]
-    if "probe" in built and float(np.dot(_probe(embedder), built["probe"])) < _PROBE_MIN_COSINE:
-        return ["嵌入模型的权重已变（同一段文字的向量不同）"]
     return []
 
 
@@ -191,7 +181,7 @@ def build_index(
             cache.close()
         manifest = {
             "format": FORMAT,
-            "model": {"name": model.name, "fingerprint": embedder.fingerprint, "dim": embedder.dim, "probe": _probe(embedder)},
+            "model": {"name": model.name, "fingerprint": embedder.fingerprint, "dim": embedder.dim},
             "chunking": chunking.to_dict(),
             "tokenizer": tokenizer,
             "faiss": faiss_type,

@@ -15,6 +15,9 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio reads it
+if os.environ.get("RAG_ALLOW_NETWORK") != "1":  # no model hub access at run time unless asked for; gradio imports the hub client
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import gradio as gr
 
@@ -249,10 +252,18 @@ def restore(saved: Any) -> tuple[list[dict], gr.Chatbot, str, Any]:
 
 
 def _is_turn(value: Any) -> bool:
-    """Whether a value restored from the browser has the shape of a turn."""
-    return isinstance(value, dict) and isinstance(value.get("question"), str) and (
-        isinstance(value.get("answer"), dict) or isinstance(value.get("error"), str)
-    )
+    """Whether a value restored from the browser is a turn this version can show and continue from:
+    the storage may hold turns of an older version (other fields) or anything the user put there."""
+    if not (isinstance(value, dict) and isinstance(value.get("question"), str)):
+        return False
+    if not value.get("answer"):
+        return isinstance(value.get("error"), str)
+    try:
+        history_from_turns([value])
+        render_chat([value])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+    return True
 
 
 def clear(*, buttons: int) -> list[Any]:

@@ -1,0 +1,44 @@
+"""Shared checks of the hardening tests."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from rag.reader import ABSTAIN_TEXT
+from rag.records import Answer
+
+# One line per citation: "根据《法》第N条，<quote>[n]", "另据…", or for a named article "《法》第N条规定：<quote>[n]"
+_LINE = re.compile(
+    r"^(?:(?:根据|另据)《(?P<law>[^》]+)》(?P<article>第\S+?条(?:之\S+?)?|的文件信息)，"
+    r"|《(?P<lookup_law>[^》]+)》(?P<lookup_article>第\S+?条(?:之\S+?)?)规定：)"
+    r"(?P<body>.+)\[(?P<number>\d+)\]$"
+)
+_SENTENCE_END = re.compile(r"[。；;！？!?]")
+
+
+def assert_only_quotes(result: Answer) -> None:
+    """Every sentence after the "根据《…》第N条，" lead-in is verbatim text of the article it cites
+    (line breaks aside): the reader adds nothing of its own and follows no instruction."""
+    if result.abstained:
+        assert result.text == ABSTAIN_TEXT and result.citations == []
+        return
+    lines = result.text.split("\n")
+    assert len(lines) == len(result.citations) and [c.number for c in result.citations] == list(range(1, len(lines) + 1))
+    for line, citation in zip(lines, result.citations):
+        match = _LINE.match(line)
+        assert match, f"not a quoting line: {line!r}"
+        law = match.group("law") or match.group("lookup_law")
+        article = match.group("article") or match.group("lookup_article")
+        assert int(match.group("number")) == citation.number
+        assert law == citation.law and article == (citation.article or "的文件信息")
+        source = citation.text.replace("\n", "")
+        for sentence in _SENTENCE_END.split(match.group("body")):
+            assert sentence.strip() in source, f"{sentence!r} is not in {citation.label}"
+
+
+@pytest.fixture(scope="session")
+def only_quotes():
+    """assert_only_quotes, for the test modules (conftest is not importable under --import-mode=importlib)."""
+    return assert_only_quotes
