@@ -429,17 +429,7 @@ def check_citations(text: str, count: int) -> CitationCheck:
 def _citation(number: int, hit: Hit, extractive: Answer) -> Citation:
     """The citation of a hit; its quote is the extractive reader's quote of the same article, else the article."""
     quote = next((c.quote for c in extractive.citations if (c.doc_id, c.article) == (hit.doc_id, hit.article)), hit.text)
-    return Citation(
-        number=number,
-        law=hit.law,
-        article=hit.article,
-        doc_id=hit.doc_id,
-        text=hit.text,
-        quote=quote,
-        score=hit.score,
-        path=hit.chunk.path,
-        url=hit.chunk.url,
-    )
+    return Citation.of(hit, number, quote)
 
 
 def ground(reply: str, hits: Sequence[Hit], extractive: Answer, backend: str) -> Answer:

@@ -186,17 +186,5 @@ def read(index: Index, question: str, hits: list[Hit], rule: AbstainRule = Absta
             parts.append(f"{where}规定：{_as_sentence(quote)}[{number}]")
         else:
             parts.append(f"{'根据' if number == 1 else '另据'}{where}，{_as_sentence(quote)}[{number}]")
-        citations.append(
-            Citation(
-                number=number,
-                law=hit.law,
-                article=hit.article,
-                doc_id=hit.doc_id,
-                text=hit.text,
-                quote=quote,
-                score=hit.score,
-                path=hit.chunk.path,
-                url=hit.chunk.url,
-            )
-        )
+        citations.append(Citation.of(hit, number, quote))
     return Answer(question=question, text="\n".join(parts), citations=citations, passages=hits, abstained=False)

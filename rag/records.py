@@ -118,6 +118,21 @@ class Citation:
     path: tuple[str, ...] = ()
     url: str = ""
 
+    @classmethod
+    def of(cls, hit: Hit, number: int, quote: str) -> Citation:
+        """The citation [number] of a retrieved hit, quoting `quote` from it."""
+        return cls(
+            number=number,
+            law=hit.law,
+            article=hit.article,
+            doc_id=hit.doc_id,
+            text=hit.text,
+            quote=quote,
+            score=hit.score,
+            path=hit.chunk.path,
+            url=hit.chunk.url,
+        )
+
     @property
     def label(self) -> str:
         return f"《{self.law}》{self.article}"
