@@ -41,5 +41,8 @@ eval: setup
 eval-library: setup
 	$(BIN)/rag eval ../shared/questions/stard_train.jsonl --index indexes/library --out reports/stard $(if $(LIMIT),--limit $(LIMIT))
 
+bench: setup
+	$(BIN)/python -m eval.benchmark --library ../shared/laws --index indexes/library --out docs/benchmarks.md
+
 clean:
 	rm -rf $(VENV) reports indexes
