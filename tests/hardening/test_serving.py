@@ -10,7 +10,6 @@ import inspect
 import json
 import os
 import socket
-import subprocess
 import sys
 import time
 import urllib.error
@@ -22,6 +21,7 @@ from typing import Iterator
 import pytest
 
 from rag import answer
+from tests.app_process import free_port, running_app
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 300
@@ -72,12 +72,6 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _outside_address() -> str | None:
     """An address of this machine that is not loopback (no packet is sent), if it has one."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
@@ -92,36 +86,14 @@ def _outside_address() -> str | None:
 @pytest.fixture(scope="module")
 def server(rag_home: Path, seed_index) -> Iterator[tuple[str, Path]]:
     """URL and log of `rag serve --auth` over the session's default index, with the network watched."""
-    port = _free_port()
+    port = free_port()
     log = rag_home / f"serve-hardening-{port}.log"
     env = {**os.environ, "RAG_HOME": str(rag_home), "PYTHONUNBUFFERED": "1"}
     for name in ("RAG_AUTH", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "RAG_ALLOW_NETWORK", "GRADIO_ANALYTICS_ENABLED"):
         env.pop(name, None)  # the app must set what keeps it offline itself
     command = [sys.executable, "-c", SERVER, "serve", "--port", str(port), "--auth", f"{USER}:{PASSWORD}"]
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + STARTUP_SECONDS
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"the app exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-            try:
-                with urllib.request.urlopen(url + "config", timeout=2):
-                    break
-            except urllib.error.HTTPError:
-                break  # it answers (the login page or 401): it is up
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the app did not start:\n{log.read_text(errors='replace')[-3000:]}")
-                time.sleep(0.5)
+    with running_app(command, env, port, log, STARTUP_SECONDS) as url:
         yield url, log
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def _expected(question: str) -> tuple[bool, list[tuple[str, str]]]:

@@ -6,17 +6,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+from tests.app_process import free_port, running_app
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = ROOT / "docs" / "screenshot.png"
@@ -59,46 +58,16 @@ send.click();
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_until_up(url: str, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the app exited with {process.returncode}:\n{log.read_text(errors='replace')[-3000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(1)
-    pytest.fail(f"the app did not start within {STARTUP_SECONDS} s:\n{log.read_text(errors='replace')[-3000:]}")
-
-
 @pytest.fixture(scope="module")
 def server(rag_home: Path, seed_index) -> Iterator[str]:
     # seed_index: the session's default index is built before the app starts, in the session's RAG_HOME
     """URL of `serve()` running in a subprocess on a free loopback port."""
-    port = _free_port()
-    log = rag_home / "serve.log"
+    port = free_port()
     env = {**os.environ, "RAG_HOME": str(rag_home), "PYTHONUNBUFFERED": "1"}
     env.pop("RAG_AUTH", None)
     code = f"from ui.app import serve; serve(host='127.0.0.1', port={port})"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_until_up(url, process, log)
+    with running_app([sys.executable, "-c", code], env, port, rag_home / "serve.log", STARTUP_SECONDS) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.mark.slow
