@@ -24,6 +24,10 @@ _SPACE = r"[ \t\u3000\xa0]"
 _LABEL = rf"第(?P<num>{CN_NUMBER})条(?:之(?P<sub>{CN_NUMBER}))?"
 _ARTICLE_MD = re.compile(rf"^-\s+\*\*{_LABEL}\*\*{_SPACE}*(?P<text>.*)$")
 _ARTICLE_PLAIN = re.compile(rf"^{_LABEL}(?:{_SPACE}+|$)(?P<text>.*)$")
+# A source defect of some library files: articles as bare lines, label and text run together
+# ("第一条依法登记……"), without the bold list item
+_ARTICLE_BARE = re.compile(rf"^{_LABEL}(?P<text>.*)$")
+_MIN_BARE_ARTICLES = 3
 _HEADING_MD = re.compile(r"^(#{1,6})\s+(.*)$")
 _STRUCTURE = re.compile(rf"^第{CN_NUMBER}(分编|编|章|节){_SPACE}+\S")
 _MERGED_HEADING = re.compile(rf"^(?P<heading>第{CN_NUMBER}(?:分编|编|章|节) .+?){_LABEL} (?P<text>.+)$")
@@ -159,6 +163,22 @@ def _front_matter(lines: list[str], source: str) -> tuple[dict, int]:
     raise ParseError(source, 1, "YAML 文件头没有结束的 ---")
 
 
+def _has_bare_articles(lines: list[str]) -> bool:
+    """True for a markdown body with no bold article item whose bare "第N条…" lines count
+    第一条, 第二条, … in order, so that quotations of another law's articles are not taken."""
+    if any(_ARTICLE_MD.match(line.strip()) for line in lines):
+        return False
+    numbers = []
+    for line in lines:
+        match = _ARTICLE_BARE.match(line.strip())
+        if match and not match.group("sub"):
+            try:
+                numbers.append(cn_to_int(match.group("num")))
+            except ValueError:
+                return False
+    return len(numbers) >= _MIN_BARE_ARTICLES and numbers == list(range(1, len(numbers) + 1))
+
+
 def parse_text(text: str, *, source: str = "<text>", markdown: bool = True) -> Law:
     """Parse a law text. markdown=True reads the database's markdown, False reads plain lines (.txt/.docx)."""
     # Lone surrogates (possible in a str, never in a decoded file) could not be written to the index
@@ -167,6 +187,9 @@ def parse_text(text: str, *, source: str = "<text>", markdown: bool = True) -> L
     lines = text.split("\n")
     meta, start = _front_matter(lines, source)
     article_re = _ARTICLE_MD if markdown else _ARTICLE_PLAIN
+    bare = markdown and _has_bare_articles(lines[start:])
+    if bare:
+        article_re = _ARTICLE_BARE
     title = _clean(str(meta.get("title") or ""))
     title_line = next((i + 1 for i in range(1, start) if lines[i].startswith("title:")), 1)
     headings: list[tuple[int, str]] = []
@@ -236,7 +259,7 @@ def parse_text(text: str, *, source: str = "<text>", markdown: bool = True) -> L
                 shown = number_text if len(number_text) <= 12 else number_text[:12] + "…"
                 raise ParseError(source, line_no, f"条号无法识别：第{shown}条（条号应在 1 至 9999 之间）") from error
             current = {"number": number, "sub": sub, "line": line_no, "paragraphs": [_clean(article_match.group("text"))]}
-            current["loose"] = loose or not markdown
+            current["loose"] = loose or bare or not markdown
             continue
         if in_toc and not heading_md:
             # A plain-text table of contents ends where its first entry comes round again

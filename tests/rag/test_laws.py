@@ -31,10 +31,15 @@ def test_seed_article_text_paragraphs_and_items(seed_path):
 
 def _source_articles(path):
     """An independent count: the bold article labels of the markdown source, plus labels that a
-    heading swallowed ('## 第五章　　…第五十三条 …', a defect of some source files)."""
+    heading swallowed ('## 第五章　　…第五十三条 …'), or, in a file without bold labels, bare
+    lines '第一条…', '第二条…' counted from the first (defects of some source files)."""
     text = path.read_text(encoding="utf-8")
     labels = re.findall(r"(?m)^- \*\*(第[^*]+条(?:之[^*]+)?)\*\*", text)
     merged = re.findall(r"(?m)^#+ 第[^\n]*?[章节编][^\n]*?(第[一二三四五六七八九十百千零]+条) ", text)
+    bare = [make_label(n) for n in range(1, 1000)]
+    bare_lines = re.findall(r"(?m)^(第[一二三四五六七八九十百千零]+条)", text)
+    if not labels and len(bare_lines) >= 3 and bare_lines == bare[: len(bare_lines)]:
+        return len(bare_lines)
     return len(labels) + len(merged)
 
 
@@ -49,6 +54,17 @@ def test_every_library_file_parses_without_losing_or_merging_articles(library_pa
         assert all(a.text for a in law.articles), law.source
         assert law.articles or law.preamble, law.source
     assert sum(len(law.articles) for law in laws) > 56000
+
+
+def test_bare_article_lines_are_articles_only_when_they_count_from_the_first():
+    front = "---\ntitle: 某解释\n---\n"
+    law = parse_text(front + "为正确审理，制定本解释。\n\n第一条甲规定。\n\n续一段。\n\n第二条乙规定。\n\n第三条本解释自公布之日起施行。\n")
+    assert [a.label for a in law.articles] == ["第一条", "第二条", "第三条"]
+    assert law.article("第一条").paragraphs == ["甲规定。", "续一段。"]
+    assert law.preamble == "为正确审理，制定本解释。"
+    quoting = parse_text(front + "刑法规定：\n\n第二十二条共同犯罪……\n\n第二十三条组织……\n\n第二十四条次要……\n")
+    assert quoting.articles == ()
+    assert "第二十二条共同犯罪" in quoting.preamble
 
 
 def test_library_special_cases(library_path):
