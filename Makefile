@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run ask test browser-deps index-library eval eval-library bench clean
+.PHONY: setup run ask test browser-deps index-library finetune index-library-tuned eval eval-library bench clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,15 @@ test: setup browser-deps
 
 index-library: setup
 	$(BIN)/rag index ../shared/laws --out indexes/library
+
+# MNRL fine-tuning of the default model on the STARD tuning split (BM25 hard negatives from
+# indexes/library), then a whole-library index that uses it. See README「微调」.
+TUNED := models/e5-small-stard
+finetune: setup
+	$(BIN)/rag finetune eval/questions/stard_tune.jsonl --index indexes/library --out $(TUNED)
+
+index-library-tuned: setup
+	$(BIN)/rag index ../shared/laws --out indexes/library-tuned --model $(abspath $(TUNED))
 
 eval: setup
 	$(BIN)/rag eval eval/questions/seed_dev.jsonl --out reports/seed_dev

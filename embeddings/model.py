@@ -38,7 +38,9 @@ class ModelSpec:
     name: str = DEFAULT_MODEL  # hub id, local path, or the offline default
     query_prefix: str | None = None  # None: from the model's config or the table of known models
     passage_prefix: str | None = None
-    max_seq_length: int = 512
+    # Tokens per passage. 256 keeps 96.9% of the library's tokens (2.3% of its chunks are longer),
+    # encodes 1.26x faster than 512 on 2 cores, and changed STARD test Recall@100 by at most 0.001.
+    max_seq_length: int = 256
     device: str = "cpu"
 
 
@@ -53,6 +55,7 @@ class Embedder:
         hf_logging.set_verbosity_error()
         self.spec = spec
         path = self._resolve(spec.name)
+        self.model_path = path
         self.model = SentenceTransformer(str(path), device=spec.device, local_files_only=_offline())
         self.model.max_seq_length = spec.max_seq_length
         prompts = getattr(self.model, "prompts", {}) or {}
@@ -77,6 +80,9 @@ class Embedder:
     def fingerprint(self) -> str:
         """Identifies what vectors this embedder produces, for index manifests and the embedding cache."""
         key = f"{self.spec.name}|{self.query_prefix}|{self.passage_prefix}|{self.spec.max_seq_length}|{self.dim}"
+        recipe = Path(self.model_path) / "finetune.json"
+        if recipe.is_file():  # a re-tuned model in the same folder must not reuse the old vectors
+            key += "|" + recipe.read_text(encoding="utf-8")
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:

@@ -80,7 +80,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         _, errors = build_index(
             paths,
             out,
-            model=ModelSpec(name=args.model),
+            model=ModelSpec(name=args.model, max_seq_length=args.max_seq_length),
             chunking=ChunkSettings(max_chars=args.max_chars),
             tokenizer=args.tokenizer,
             faiss_type=args.faiss,
@@ -107,8 +107,36 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from embeddings.finetune import FinetuneSettings, finetune
+    from eval.questions import load_questions
+    from eval.training import mine_examples
+
+    from .api import get_index
+
+    settings = FinetuneSettings(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        negatives=args.negatives,
+        max_seq_length=args.max_seq_length,
+        seed=args.seed,
+    )
+    index = get_index(args.index)
+    questions = [q for path in args.questions for q in load_questions(path)]
+    examples = mine_examples(index, questions, negatives=settings.negatives)
+    print(f"训练样例：{len(examples)} 条（来自 {len(questions)} 个问题，每条 {settings.negatives} 个 BM25 难负例）")
+    embedder = index.embedder
+    out = finetune(
+        embedder.model_path, examples, args.out, settings=settings, query_prompt=embedder.query_prefix, passage_prompt=embedder.passage_prefix
+    )
+    print(f"微调后的模型已写入 {out}；用它建索引：rag index 法规目录 --out 索引目录 --model {out}")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
-    from embeddings.model import DEFAULT_MODEL
+    from embeddings.finetune import FinetuneSettings
+    from embeddings.model import DEFAULT_MODEL, ModelSpec
 
     from .generate import add_llm_options
 
@@ -131,10 +159,27 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("paths", nargs="*", help="法规文件或目录（.md/.txt/.docx；默认：内置法规）")
     index.add_argument("--out", help="索引目录（默认：内置法规的索引位置）")
     index.add_argument("--model", default=DEFAULT_MODEL, help=f"嵌入模型：模型名或本地路径（默认 {DEFAULT_MODEL}）")
+    index.add_argument(
+        "--max-seq-length", type=int, default=ModelSpec.max_seq_length,
+        help=f"每个片段编码的最大词元数（默认 {ModelSpec.max_seq_length}）",
+    )
     index.add_argument("--max-chars", type=int, default=800, help="超过此长度的条文按段落拆分（默认 800）")
     index.add_argument("--tokenizer", choices=["bigram", "jieba"], default="bigram", help="BM25 分词方式")
     index.add_argument("--faiss", choices=["flat", "hnsw", "ivf"], default="flat", help="FAISS 索引类型")
     index.set_defaults(func=_cmd_index)
+
+    tune = sub.add_parser("finetune", help="用问题集（含标准条文）微调嵌入模型（MNRL + BM25 难负例）")
+    tune.add_argument("questions", nargs="+", help="问题集 JSONL（如 eval/questions/stard_tune.jsonl）")
+    tune.add_argument("--index", required=True, help="问题集所针对的索引目录（提供正例与难负例，及基础模型）")
+    tune.add_argument("--out", required=True, help="微调后模型的输出目录")
+    defaults = FinetuneSettings()
+    tune.add_argument("--epochs", type=int, default=defaults.epochs, help=f"训练轮数（默认 {defaults.epochs}）")
+    tune.add_argument("--negatives", type=int, default=defaults.negatives, help=f"每条样例的难负例数（默认 {defaults.negatives}）")
+    tune.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"批大小（默认 {defaults.batch_size}）")
+    tune.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help=f"学习率（默认 {defaults.learning_rate}）")
+    tune.add_argument("--max-seq-length", type=int, default=defaults.max_seq_length, help=f"训练时的最大长度（默认 {defaults.max_seq_length}）")
+    tune.add_argument("--seed", type=int, default=defaults.seed, help="随机种子")
+    tune.set_defaults(func=_cmd_finetune)
 
     serve = sub.add_parser("serve", help="启动网页问答界面")
     serve.add_argument("--host", default="127.0.0.1", help="监听地址（默认仅本机 127.0.0.1）")

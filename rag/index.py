@@ -181,7 +181,12 @@ def build_index(
             cache.close()
         manifest = {
             "format": FORMAT,
-            "model": {"name": model.name, "fingerprint": embedder.fingerprint, "dim": embedder.dim},
+            "model": {
+                "name": model.name,
+                "max_seq_length": model.max_seq_length,
+                "fingerprint": embedder.fingerprint,
+                "dim": embedder.dim,
+            },
             "chunking": chunking.to_dict(),
             "tokenizer": tokenizer,
             "faiss": faiss_type,
@@ -290,7 +295,9 @@ def open_index(
         raise IndexUnavailable(f"{path} 不是索引目录；请先运行：rag index 法规目录 --out {path}")
     try:
         manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
-        spec = model or ModelSpec(name=manifest["model"]["name"])
+        built = manifest["model"]
+        # Indexes written before max_seq_length was recorded were encoded with 512 tokens
+        spec = model or ModelSpec(name=built["name"], max_seq_length=built.get("max_seq_length", 512))
     except (ValueError, KeyError, TypeError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise IndexUnavailable(f"索引清单损坏：{version / 'manifest.json'}。请重新运行：rag index 法规目录 --out {path}") from error
     embedder = _embedder(spec)

@@ -88,3 +88,17 @@ def test_a_failed_build_leaves_the_previous_index_usable(small_law, tmp_path, mo
 def test_not_an_index_names_the_command(tmp_path):
     with pytest.raises(IndexUnavailable, match="rag index"):
         open_index(tmp_path)
+
+
+def test_the_recorded_maximum_length_is_used_when_the_index_is_opened(small_law, tmp_path):
+    from embeddings.model import ModelSpec
+
+    out, _ = build_index([small_law.parent], tmp_path / "index", model=ModelSpec(max_seq_length=64))
+    manifest = json.loads((out / (out / "CURRENT").read_text() / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["model"]["max_seq_length"] == 64
+    index = open_index(out, rebuild=False)
+    assert index.warnings == []
+    assert index.embedder.spec.max_seq_length == 64
+    assert index.embedder.model.max_seq_length == 64
+    other = open_index(out, model=ModelSpec(max_seq_length=128), rebuild=False)
+    assert any("最大长度" in w for w in other.warnings)
