@@ -218,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, default=600, help="测编码速度的条文数")
     parser.add_argument("--repeats", type=int, default=3, help="每项重复次数（取中位数）")
     parser.add_argument("--out", default="docs/benchmarks.md")
-    parser.add_argument("--eval-report", default="reports/stard_test/report.json", help="rag eval 的 STARD 报告")
+    parser.add_argument(
+        "--eval-report", action="append", help="rag eval 的 STARD 报告（可重复；默认 reports/stard_test/report.json）"
+    )
     args = parser.parse_args(argv)
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -272,11 +274,11 @@ def main(argv: list[str] | None = None) -> int:
             for r in precision_rows
         ),
     ]
-    report = Path(args.eval_report)
-    if report.exists():
-        from eval.report import load_report, summary_table
+    from eval.report import load_report, summary_table
 
-        lines += ["", f"## STARD 检索质量（{report.parent.name}）", "", summary_table(load_report(report))]
+    for report in map(Path, args.eval_report or ["reports/stard_test/report.json"]):
+        if report.exists():
+            lines += ["", f"## STARD 检索质量（{report.parent.name}）", "", summary_table(load_report(report))]
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0

@@ -353,7 +353,11 @@ def evaluate(
         prepared.append((config, time.perf_counter() - started, resolve_gold(list(questions), catalog)))
     results: list[ConfigResult] = []
     total = sum(len(resolution.questions) for _, _, resolution in prepared)
-    with tqdm(total=total, desc="评测", unit="题", disable=not progress, file=sys.stderr, dynamic_ncols=True) as bar:
+    # In a log file (CI) a bar redrawn every 0.1 s would bury the results
+    interval = 0.1 if sys.stderr.isatty() else 30.0
+    with tqdm(
+        total=total, desc="评测", unit="题", disable=not progress, file=sys.stderr, dynamic_ncols=True, mininterval=interval
+    ) as bar:
         for config, load_s, resolution in prepared:
             bar.set_postfix_str(config.name)
             rows: list[Row] = []

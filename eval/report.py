@@ -39,6 +39,7 @@ _HEADLINE: list[tuple[str, str]] = [
     ("recall@1", "Recall@1"),
     ("recall@5", "Recall@5"),
     ("recall@10", "Recall@10"),
+    ("recall@100", "Recall@100"),
     (f"mrr@{CUTOFF}", f"MRR@{CUTOFF}"),
     (f"ndcg@{CUTOFF}", f"nDCG@{CUTOFF}"),
     ("citation_precision", "引用精确率"),

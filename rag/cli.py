@@ -69,7 +69,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
     paths = args.paths or [DATA_DIR]
     out = Path(args.out) if args.out else default_index_path(args.model)
-    bar = tqdm(unit="条", desc="编码条文", dynamic_ncols=True)
+    bar = tqdm(unit="条", desc="编码条文", dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 30.0)
 
     def progress(done: int, total: int) -> None:
         bar.total = total
@@ -90,7 +90,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         bar.close()
     for error in errors:
         print(f"无法读取：{error}", file=sys.stderr)
-    print(f"索引已写入 {out}（{bar.total} 个片段，{len(errors)} 个文件无法读取）")
+    print(f"索引已写入 {out}（{bar.total} 段不同的文本，{len(errors)} 个文件无法读取）")
     return 0
 
 
