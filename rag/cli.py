@@ -109,7 +109,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 def _cmd_finetune(args: argparse.Namespace) -> int:
     from embeddings.finetune import FinetuneSettings, finetune
-    from eval.questions import load_questions
+    from eval.questions import Catalog, load_questions, resolve_gold
     from eval.training import mine_examples
 
     from .api import get_index
@@ -123,9 +123,17 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     index = get_index(args.index)
-    questions = [q for path in args.questions for q in load_questions(path)]
+    # Gold articles checked against the index; bare labels (第五条) are bound to a single-law index
+    resolution = resolve_gold([q for path in args.questions for q in load_questions(path)], Catalog.from_index(index))
+    questions = resolution.questions
     examples = mine_examples(index, questions, negatives=settings.negatives)
-    print(f"训练样例：{len(examples)} 条（来自 {len(questions)} 个问题，每条 {settings.negatives} 个 BM25 难负例）")
+    usable = sum(len(e.negatives) >= settings.negatives for e in examples)
+    print(
+        f"训练样例：{usable} 条（来自 {len(questions)} 个问题；每条 {settings.negatives} 个 BM25 难负例，"
+        f"不足的 {len(examples) - usable} 条不用；索引中找不到的标准条文 {len(resolution.missing)} 条）"
+    )
+    if not usable:
+        raise RagError(f"没有可用的训练样例：问题需有索引中存在的标准条文，且每条要有 {settings.negatives} 个难负例")
     embedder = index.embedder
     out = finetune(
         embedder.model_path, examples, args.out, settings=settings, query_prompt=embedder.query_prefix, passage_prompt=embedder.passage_prefix

@@ -1,0 +1,35 @@
+"""The CLI is a thin layer: these check what it prints and writes, not retrieval quality."""
+
+import json
+
+from rag.cli import main
+
+
+def test_finetune_command_binds_bare_labels_to_the_single_law_and_writes_a_model(seed_index, tmp_path, capsys):
+    questions = tmp_path / "q.jsonl"
+    rows = [
+        {"id": "1", "question": "大数据发展应用的立法目的和适用范围是什么？", "gold": ["第一条"]},
+        {"id": "2", "question": "数据安全责任由谁负责，出了安全事件怎么处理？", "gold": ["第三十八条"]},
+        {"id": "3", "question": "政府部门之间怎样共享公共数据？", "gold": ["第二十条"]},
+        {"id": "4", "question": "这个条例里没有的条文", "gold": ["第九十九条"]},
+    ]
+    questions.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in rows), encoding="utf-8")
+    out = tmp_path / "tuned"
+    code = main([
+        "finetune", str(questions), "--index", str(seed_index.path), "--out", str(out),
+        "--epochs", "1", "--negatives", "1", "--batch-size", "3", "--max-seq-length", "32",
+    ])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert "训练样例：3 条" in printed and "找不到的标准条文 1 条" in printed
+    assert json.loads((out / "finetune.json").read_text(encoding="utf-8"))["examples"] == 3
+    assert f"--model {out}" in printed
+
+
+def test_finetune_without_usable_examples_fails_with_a_message(seed_index, tmp_path, capsys):
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"id": "1", "question": "问", "gold": []}), encoding="utf-8")
+    code = main(["finetune", str(questions), "--index", str(seed_index.path), "--out", str(tmp_path / "m")])
+    assert code == 2
+    assert "没有可用的训练样例" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
