@@ -210,9 +210,13 @@ def _write_version(out: Path, manifest: dict, laws: list[Law], chunks: list[Chun
         for chunk in chunks:
             handle.write(json.dumps(dataclasses.asdict(chunk), ensure_ascii=False) + "\n")
     save_faiss(build_faiss(vectors, faiss_type), staging / "vectors.faiss")
-    manifest["files"] = {name: _sha256(staging / name) for name in ("laws.json", "chunks.jsonl", "vectors.faiss")}
+    (staging / "bm25").mkdir()
+    lexical = LexicalIndex([embed_text(c) for c in chunks], tokenizer=manifest["tokenizer"])
+    bm25_files = [str(p.relative_to(staging)) for p in lexical.save(staging / "bm25")]
+    names = ["laws.json", "chunks.jsonl", "vectors.faiss", *bm25_files]
+    manifest["files"] = {name: _sha256(staging / name) for name in names}
     (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
-    for name in os.listdir(staging):
+    for name in names + ["manifest.json"]:
         with open(staging / name, "rb") as handle:
             os.fsync(handle.fileno())
     staging.rename(out / version)
@@ -334,7 +338,14 @@ def open_index(
     vectors = load_faiss(version / "vectors.faiss")
     if vectors.ntotal != len(chunks) or vectors.d != embedder.dim:
         raise IndexUnavailable(f"索引向量与条文数量或维度不符：{version}")
-    lexical = LexicalIndex([embed_text(c) for c in chunks], tokenizer=manifest.get("tokenizer", "bigram"))
+    tokenizer = manifest.get("tokenizer", "bigram")
+    if (version / "bm25").is_dir():
+        try:
+            lexical = LexicalIndex.load(version / "bm25", tokenizer=tokenizer, size=len(chunks))
+        except (OSError, ValueError) as error:
+            raise IndexUnavailable(f"BM25 索引损坏：{version / 'bm25'}（{error}）") from error
+    else:  # versions written before the BM25 matrix was saved with the index
+        lexical = LexicalIndex([embed_text(c) for c in chunks], tokenizer=tokenizer)
     names = LawNames((law.doc_id, law.title) for law in laws)
     return Index(
         path=path,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from pathlib import Path
 from typing import Literal, Sequence
 
 import bm25s
@@ -60,6 +61,22 @@ class LexicalIndex:
         self._bm25 = bm25s.BM25(k1=k1, b=b)
         self._bm25.index([tokenize(t, tokenizer) or [""] for t in texts], show_progress=False)
         self.size = len(texts)
+
+    def save(self, folder: Path) -> list[Path]:
+        """Write the BM25 matrix and vocabulary (bm25s' own format); returns the files written."""
+        self._bm25.save(str(folder))
+        return sorted(p for p in folder.iterdir() if p.is_file())
+
+    @classmethod
+    def load(cls, folder: Path, *, tokenizer: Tokenizer, size: int) -> LexicalIndex:
+        """What save() wrote, for `size` texts tokenized with `tokenizer` (tokenizing a library takes seconds)."""
+        index = cls.__new__(cls)
+        index.tokenizer = tokenizer
+        index._bm25 = bm25s.BM25.load(str(folder))
+        index.size = size
+        if index._bm25.scores["num_docs"] != size:
+            raise ValueError(f"BM25 索引有 {index._bm25.scores['num_docs']} 段文本，索引有 {size} 段")
+        return index
 
     def known(self, tokens: Sequence[str]) -> list[str]:
         vocab = self._bm25.vocab_dict

@@ -31,7 +31,8 @@ def test_build_writes_a_versioned_index_with_checksums(small_law, tmp_path):
     version = out / (out / "CURRENT").read_text()
     manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["counts"] == {"laws": 1, "chunks": 9}
-    assert set(manifest["files"]) == {"laws.json", "chunks.jsonl", "vectors.faiss"}
+    assert {"laws.json", "chunks.jsonl", "vectors.faiss"} < set(manifest["files"])
+    assert any(name.startswith("bm25/") for name in manifest["files"])
     index = open_index(out)
     assert index.warnings == []
     assert [c.article for c in index.chunks][:3] == ["", "第一条", "第二条"]
@@ -102,3 +103,24 @@ def test_the_recorded_maximum_length_is_used_when_the_index_is_opened(small_law,
     assert index.embedder.model.max_seq_length == 64
     other = open_index(out, model=ModelSpec(max_seq_length=128), rebuild=False)
     assert any("最大长度" in w for w in other.warnings)
+
+
+def test_saved_bm25_scores_equal_a_fresh_build_and_damage_is_detected(small_law, tmp_path):
+    import numpy as np
+
+    from rag.chunks import embed_text
+    from rag.lexical import LexicalIndex
+
+    out, _ = build_index([small_law.parent], tmp_path / "index")
+    index = open_index(out, rebuild=False)
+    fresh = LexicalIndex([embed_text(c) for c in index.chunks])
+    for question in ("数据资源怎么开放共享？", "大数据发展应用的立法目的", "不在语料里的词"):
+        assert np.allclose(index.lexical.scores(question), fresh.scores(question))
+    version = out / (out / "CURRENT").read_text()
+    vocab = version / "bm25" / "vocab.index.json"
+    vocab.write_text("{}", encoding="utf-8")
+    with pytest.raises(IndexUnavailable, match="损坏"):
+        open_index(out, rebuild=False)
+    rebuilt = open_index(out)  # rebuild=True writes a sound version again
+    assert rebuilt.warnings == []
+    assert np.allclose(rebuilt.lexical.scores("数据资源怎么开放共享？"), fresh.scores("数据资源怎么开放共享？"))
