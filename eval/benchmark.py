@@ -178,7 +178,10 @@ def precision_table(
 def serving_figures(index_dir: Path, questions: list[str]) -> dict[str, float]:
     """Load time, retrieve/answer p50/p95 and peak RSS, measured in a fresh process."""
     code = f"""
-import json, resource, sys, time
+import json, sys, time
+def hwm_kb():
+    # VmHWM starts afresh at exec; ru_maxrss would carry over the benchmark parent's peak
+    return next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
 started = time.perf_counter()
 from rag import answer, get_index, retrieve
 get_index({str(index_dir)!r})
@@ -193,7 +196,7 @@ r = timed(retrieve); a = timed(answer)
 pct = lambda xs, p: xs[min(len(xs) - 1, int(p * len(xs)))]
 print(json.dumps({{"load_s": load, "retrieve_p50": pct(r, .5), "retrieve_p95": pct(r, .95),
   "answer_p50": pct(a, .5), "answer_p95": pct(a, .95),
-  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+  "rss_mb": hwm_kb() / 1024}}))
 """
     import json
 

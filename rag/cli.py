@@ -80,7 +80,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         _, errors = build_index(
             paths,
             out,
-            model=ModelSpec(name=args.model, max_seq_length=args.max_seq_length),
+            model=ModelSpec(name=args.model, max_seq_length=args.max_seq_length, dtype=args.dtype),
             chunking=ChunkSettings(max_chars=args.max_chars),
             tokenizer=args.tokenizer,
             faiss_type=args.faiss,
@@ -170,6 +170,10 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument(
         "--max-seq-length", type=int, default=ModelSpec.max_seq_length,
         help=f"每个片段编码的最大词元数（默认 {ModelSpec.max_seq_length}）",
+    )
+    index.add_argument(
+        "--dtype", choices=["float32", "bfloat16"], default="float32",
+        help="编码精度（bfloat16 在支持 AVX512-BF16 的 CPU 上约快 1.5 倍；默认 float32）",
     )
     index.add_argument("--max-chars", type=int, default=800, help="超过此长度的条文按段落拆分（默认 800）")
     index.add_argument("--tokenizer", choices=["bigram", "jieba"], default="bigram", help="BM25 分词方式")

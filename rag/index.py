@@ -184,6 +184,7 @@ def build_index(
             "model": {
                 "name": model.name,
                 "max_seq_length": model.max_seq_length,
+                "dtype": model.dtype,
                 "fingerprint": embedder.fingerprint,
                 "dim": embedder.dim,
             },
@@ -301,7 +302,9 @@ def open_index(
         manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
         built = manifest["model"]
         # Indexes written before max_seq_length was recorded were encoded with 512 tokens
-        spec = model or ModelSpec(name=built["name"], max_seq_length=built.get("max_seq_length", 512))
+        spec = model or ModelSpec(
+            name=built["name"], max_seq_length=built.get("max_seq_length", 512), dtype=built.get("dtype", "float32")
+        )
     except (ValueError, KeyError, TypeError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise IndexUnavailable(f"索引清单损坏：{version / 'manifest.json'}。请重新运行：rag index 法规目录 --out {path}") from error
     embedder = _embedder(spec)

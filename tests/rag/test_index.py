@@ -124,3 +124,12 @@ def test_saved_bm25_scores_equal_a_fresh_build_and_damage_is_detected(small_law,
     rebuilt = open_index(out)  # rebuild=True writes a sound version again
     assert rebuilt.warnings == []
     assert np.allclose(rebuilt.lexical.scores("数据资源怎么开放共享？"), fresh.scores("数据资源怎么开放共享？"))
+
+
+def test_the_recorded_dtype_is_used_when_the_index_is_opened(small_law, tmp_path):
+    from embeddings.model import ModelSpec
+
+    out, _ = build_index([small_law.parent], tmp_path / "index", model=ModelSpec(dtype="bfloat16"))
+    index = open_index(out, rebuild=False)
+    assert index.manifest["model"]["dtype"] == "bfloat16"
+    assert index.embedder.spec.dtype == "bfloat16" and index.warnings == []
