@@ -77,6 +77,8 @@ class Embedder:
             spec.passage_prefix if spec.passage_prefix is not None else prompts.get("passage", default_passage)
         )
         self.dim = int(self.model.get_embedding_dimension())
+        # Taken once, with the weights: a folder re-tuned later must not lend its recipe to these vectors
+        self.fingerprint = self._fingerprint()
 
     @staticmethod
     def _resolve(name: str) -> Path | str:
@@ -86,8 +88,7 @@ class Embedder:
             return ensure_converted(cache_dir() / "models" / DEFAULT_MODEL_NAME)
         return name
 
-    @property
-    def fingerprint(self) -> str:
+    def _fingerprint(self) -> str:
         """Identifies what vectors this embedder produces, for index manifests and the embedding cache."""
         key = f"{self.spec.name}|{self.query_prefix}|{self.passage_prefix}|{self.spec.max_seq_length}|{self.dim}"
         if self.spec.dtype != "float32":  # float32 keys stay as they were before dtype existed
