@@ -99,9 +99,9 @@ def _extractive(
     """The extractive reader's answer to the standalone form of a clean question; its .question is that form."""
     if k < 1:
         raise InvalidQuestion("k 必须是正整数。")
-    # Earlier turns come back from the browser: only the last few are read, and their text is cleaned again
-    standalone = _plain(rewrite_question(text, list(history)[-MAX_HISTORY_TURNS:]))
     loaded = get_index(index, model=model)
+    # Earlier turns come back from the browser: only the last few are read, and their text is cleaned again
+    standalone = _plain(rewrite_question(text, list(history)[-MAX_HISTORY_TURNS:], loaded))
     hits = search(loaded, standalone, RetrieveOptions(k=k, mode=mode, laws=tuple(laws)))
     result = read(loaded, standalone, hits)
     result.warnings.extend(loaded.warnings)

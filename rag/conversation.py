@@ -1,38 +1,405 @@
-"""Follow-up questions: rewrite '那违反了怎么处罚？' or '第二款呢？' into a standalone question
-using the previous turn, before retrieval."""
+"""Follow-up questions → standalone questions, before retrieval.
+
+A follow-up leans on the previous turn: on its standalone question (the frame) and on the articles
+its answer cited. Fixed cue words (CUES) say which kind of follow-up a question is:
+
+- an ordinal move (下一条, 上一条) or a paragraph/item (第二款, 第三项) of a cited article: the
+  article is named, 《law》第N条, so that the exact article lookup pins it;
+- a question about the law itself (谁制定的？, 什么时候施行？): the law is named;
+- a back-reference (这条, 该条, 它): it is replaced by the name of the cited article that best
+  supports the rest of the question;
+- an ellipsis (那人才呢？, 那违反了怎么处罚？): candidate rewrites — the follow-up alone, the frame
+  with one of its spans replaced by the follow-up's words, or the frame's spans carried into a
+  follow-up that asks something of its own — are scored by their lexical support in the index
+  (score()) and the best one kept (_choose()).
+
+A question with none of these cues stands alone and is left unchanged. No model is called: a rewrite
+costs a few BM25 look-ups (and jieba's dictionary, loaded once per process).
+
+Laws are named by title only where the index holds several (there the name scopes the search). In a
+one-law index the title's words only pull retrieval toward the articles that repeat them — on the
+bundled law 《…条例》是谁制定的？ retrieves 第一条 first, 这部法规是谁制定的？ the law's record — so
+the law is called CUES.this_law there.
+"""
 
 from __future__ import annotations
 
 import re
-from typing import Sequence
+import unicodedata
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Sequence
 
-from .lexical import content_terms
+import numpy as np
+
+from .index import Index
+from .lexical import content_terms, tokenize
 from .lookup import find_article_refs
+from .numerals import CN_NUMBER, cn_to_int, int_to_cn
 from .records import Answer
 
-__all__ = ["rewrite_question"]
+__all__ = ["Cues", "CUES", "MAX_SPAN_WORDS", "MAX_CANDIDATES", "Candidate", "Cited", "score", "rewrite_question"]
 
-_LEAD = re.compile(r"^(那么|那|还有|另外|此外|并且|而且|然后|如果是|要是|这个|这条|该条|它)[，,、\s]*")
-_PARAGRAPH = re.compile(r"^第[一二三四五六七八九十\d]+[款项]")
-_SHORT = 2  # questions with fewer content terms than this lean on the previous turn
+
+@dataclass(frozen=True)
+class Cues:
+    """Every fixed word that the rewriting reads, in one place."""
+
+    # Openings of a follow-up (stripped; any number of them, in any order)
+    leads: tuple[str, ...] = (
+        "那么", "那如果", "那要是", "那", "还有", "另外", "此外", "并且", "而且", "然后", "如果是", "要是",
+        "再问一个", "再问一下", "再问", "想问一下", "想问下", "问一下", "请问", "顺便问一下", "换个问题",
+    )
+    trailing: tuple[str, ...] = ("呢",)  # 那人才呢？
+    # Words after a subject that only mark it as the topic: 数据标注这块呢？, 资金方面呢？
+    topic_markers: tuple[str, ...] = ("这一块", "这块", "这一方面", "这方面", "方面")
+    # Words standing for a cited article (never matched inside 条例, nor 它 inside 其它)
+    back_refs: tuple[str, ...] = (
+        "这一条", "这条规定", "这条", "该条", "本条", "此条", "上述规定", "这个规定", "这项规定", "该规定", "这一规定",
+        "这款", "该款", "它",
+    )
+    pointing: tuple[str, ...] = ("这",)  # …and at the start of a question before a copula: 这是硬性规定吗？
+    copulas: tuple[str, ...] = ("是", "算")
+    # Words standing for the cited law
+    law_refs: tuple[str, ...] = (
+        "这部条例", "这个条例", "这条例", "该条例", "本条例", "这部法规", "该法规", "这部法律", "这部法", "该法", "本法",
+    )
+    this_law: str = "这部法规"  # the law's name in a one-law index (question filler: it adds no terms)
+    next_article: tuple[str, ...] = ("下一条", "后一条", "下条")
+    previous_article: tuple[str, ...] = ("上一条", "前一条", "上条")
+    # Questions about the law itself: its author, dates, revisions, validity
+    document: tuple[str, ...] = (
+        "谁制定", "哪个机关制定", "哪个部门制定", "制定机关", "谁通过", "什么时候通过", "何时通过", "哪年通过",
+        "什么时候施行", "何时施行", "什么时候开始施行", "什么时候生效", "何时生效", "什么时候实施", "何时实施",
+        "什么时候公布", "何时公布", "什么时候发布", "修订过", "修改过", "修订", "还有效", "有效吗", "效力",
+    )
+    # Question words after which 是 reads naturally behind the law's name: 《…》是谁制定的？
+    copula_before: tuple[str, ...] = ("谁", "什么时候", "何时", "哪")
+    # What a question that is only a reference asks: 下一条呢？ → 《…》第十六条是什么？
+    bare_ask: str = "是什么"
+    # jieba part-of-speech tags: words that end a run of subject words (prepositions, conjunctions,
+    # pronouns, classifiers, adverbs, particles, punctuation), and noun-like words (a span replaced by
+    # a noun-like subject holds one: 公共数据怎么共享 + 个人信息 → 个人信息怎么共享, not …怎么个人信息)
+    run_breaks: tuple[str, ...] = ("p", "c", "r", "q", "d", "u", "x", "y", "e", "o", "w")
+    nominal: tuple[str, ...] = ("n", "l", "i", "j", "s", "f", "k", "b", "vn", "an")
+
+
+CUES = Cues()
+MAX_SPAN_WORDS = 4  # longest run of frame words that one subject replaces
+MAX_CANDIDATES = 48  # rewrites scored for one follow-up (one BM25 look-up each): bounds a long frame's cost
+
+
+def _alternation(words: Iterable[str]) -> str:
+    return "|".join(re.escape(w) for w in sorted(words, key=len, reverse=True))
+
+
+_LEAD = re.compile(rf"^(?:(?:{_alternation(CUES.leads)})[，,、：:\s]*)+")
+_TRAILING = re.compile(rf"(?:{_alternation(CUES.trailing)})$")
+_TOPIC = re.compile(rf"(?<=.)(?:{_alternation(CUES.topic_markers)})$")
+_BACK_REF = re.compile(
+    rf"(?<!其)(?:{_alternation(CUES.back_refs)})(?!例)|^(?:{_alternation(CUES.pointing)})(?={_alternation(CUES.copulas)})"
+)
+_LAW_REF = re.compile(_alternation(CUES.law_refs))
+_NEXT = re.compile(_alternation(CUES.next_article))
+_PREVIOUS = re.compile(_alternation(CUES.previous_article))
+_DOCUMENT = re.compile(_alternation(CUES.document))
+_PART = re.compile(rf"第\s*(?P<num>{CN_NUMBER})\s*(?P<kind>[款项])")
+_ITEM_LINE = re.compile(r"\s*[（(][零一二三四五六七八九十百]+[）)]")
+_END = re.compile(r"[？?。！!，,、：:\s]+$")
+
+
+@dataclass(frozen=True)
+class Cited:
+    """An article the previous answer cited (article '' for the law's document record)."""
+
+    law: str
+    doc_id: str
+    article: str
+
+    @property
+    def name(self) -> str:
+        return f"《{self.law}》{self.article}"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A standalone form of the follow-up."""
+
+    text: str
+    own: str  # the follow-up's own words in it: their support decides, not just the frame's
+    rows: tuple[int, ...] = ()  # the article it names (pinned by lookup); () → its best BM25 article
+
+
+# --- the measure ------------------------------------------------------------------------------
+
+
+def _terms(index: Index, text: str) -> list[str]:
+    """Content terms without law names and article/paragraph references (those scope, not support)."""
+    text = unicodedata.normalize("NFKC", text)
+    spans = [(start, end) for _, start, end in index.names.mentions(text)]
+    spans += [(ref.start, ref.end) for ref in find_article_refs(text)] + [m.span() for m in _PART.finditer(text)]
+    for start, end in sorted(spans, reverse=True):
+        text = text[:start] + " " + text[end:]
+    return content_terms(text.replace("《", " ").replace("》", " "))
+
+
+def score(index: Index, candidate: Candidate, scope: np.ndarray | None = None) -> tuple[float, float, float]:
+    """The candidate's lexical support in its article (the one it names, else its best BM25 article
+    within `scope`): the idf-weighted share of the follow-up's own terms found there, the same share
+    of all its terms, and the idf mass of the terms found. A term that no article contains weighs as
+    much as the rarest one, as in the reader's support; zeros when no article shares a term with it."""
+    terms = _terms(index, candidate.text)
+    rows = list(candidate.rows)
+    if not rows and terms:
+        bm25 = index.lexical.scores(" ".join(terms), weight_mask=scope)
+        rows = [int(np.argmax(bm25))] if bm25.max() > 0 else []
+    if not rows:
+        return 0.0, 0.0, 0.0
+    article = " ".join(index.chunks[r].text + " " + " ".join(index.chunks[r].path) for r in rows)
+    own = _terms(index, candidate.own)
+    idf = {t: index.lexical.idf(t) for t in dict.fromkeys(terms + own)}
+    rarest = max(idf.values(), default=0.0) or 1.0
+    weight = {t: w or rarest for t, w in idf.items()}
+
+    def share(words: Sequence[str]) -> float:
+        total = sum(weight[t] for t in words)
+        return sum(weight[t] for t in words if t in article) / total if total else 1.0
+
+    return share(own), share(terms), sum(weight[t] for t in terms if t in article)
+
+
+def _choose(
+    index: Index, alone: Candidate | None, rewrites: list[Candidate], scope: np.ndarray | None = None, *, carried: bool = False
+) -> Candidate | None:
+    """The best-supported rewrite (by its own words' share, then all words' share, then the mass found;
+    ties to the earlier one) if its article supports the follow-up's own words as well as the follow-up
+    alone does: a frame that pulls retrieval away from the new words is no help. A subject `carried`
+    into a follow-up that asks something of its own is taken only when one article supports all of the
+    rewrite. None when nothing supports the follow-up's words."""
+
+    def rounded(candidate: Candidate) -> tuple[float, ...]:
+        return tuple(round(x, 3) for x in score(index, candidate, scope))
+
+    ranked = sorted(((rounded(c), -i, c) for i, c in enumerate(rewrites)), key=lambda r: r[:2], reverse=True)
+    by_itself = rounded(alone) if alone else (0.0, 0.0, 0.0)
+    if ranked:
+        (own, share, _), _, best = ranked[0]
+        if own > 0 and own >= by_itself[0] and (not carried or share == 1.0):
+            return best
+    return alone if by_itself[0] > 0 else None
+
+
+# --- reading the follow-up ----------------------------------------------------------------------
 
 
 def _core(text: str) -> str:
-    return re.sub(r"[？?。！!\s]+$", "", text)
+    return _END.sub("", text.strip())
 
 
-def rewrite_question(question: str, history: Sequence[Answer]) -> str:
-    """The question as it would be asked without the conversation; unchanged when it stands alone."""
-    if not history:
+def _bare(text: str) -> str:
+    """The question without its follow-up openings, trailing 呢, topic marker and end punctuation."""
+    return _core(_TOPIC.sub("", _core(_TRAILING.sub("", _core(_LEAD.sub("", _core(text)))))))
+
+
+def _words(text: str) -> list[tuple[str, str]]:
+    """jieba's words with their part-of-speech tags."""
+    import jieba.posseg
+
+    return [(w.word, w.flag) for w in jieba.posseg.lcut(text)]
+
+
+def _has_frame(words: str) -> bool:
+    """Whether the words ask something of their own (hold a question word or filler), not just name a subject."""
+    import jieba
+
+    return any(content_terms(w) != list(dict.fromkeys(tokenize(w))) for w in jieba.lcut(words) if w.strip())
+
+
+def _is_nominal(flag: str) -> bool:
+    return flag in CUES.nominal or flag[:1] in CUES.nominal
+
+
+def _named(bare: str, span: tuple[int, int], name: str, *, keep: bool = False) -> str:
+    """The question with the reference at `span` replaced by (keep: put before) a name; a question that
+    is nothing but the reference asks what it says (下一条 → 《…》第十六条是什么？)."""
+    before, after = bare[: span[0]], bare[span[1] :]
+    text = before + name + (bare[span[0] : span[1]] if keep else "") + after
+    return text + ("" if _core(before + after) else CUES.bare_ask) + "？"
+
+
+def _cited(previous: Answer, index: Index) -> list[Cited]:
+    cited = list(dict.fromkeys(Cited(c.law, c.doc_id, c.article) for c in previous.citations))
+    if not cited and len(index.laws) == 1:  # after an abstention the only law is still the subject
+        cited = [Cited(index.laws[0].title, index.laws[0].doc_id, "")]
+    return cited
+
+
+def _law_name(index: Index, cited: Cited) -> str:
+    return f"《{cited.law}》" if len(index.laws) > 1 else CUES.this_law
+
+
+# --- the kinds of follow-up ---------------------------------------------------------------------
+
+
+def _ordinal(index: Index, bare: str, cited: list[Cited]) -> str | None:
+    """下一条 / 上一条 of the first cited article, in the index's article order (之一 articles, chapter ends)."""
+    match = _NEXT.search(bare) or _PREVIOUS.search(bare)
+    first = next((c for c in cited if c.article), None)
+    rows = index.chunk_rows(first.doc_id, first.article) if match and first else []
+    if not rows:
+        return None
+    before, _ = index.neighbours(rows[0])
+    _, after = index.neighbours(rows[-1])
+    row = after if _NEXT.fullmatch(match.group(0)) else before
+    if row is None:  # the law's first or last article: nowhere to move
+        return None
+    chunk = index.chunks[row]
+    return _named(bare, match.span(), Cited(chunk.law, chunk.doc_id, chunk.article).name)
+
+
+def _article_text(index: Index, cited: Cited) -> str:
+    return "\n".join(index.chunks[r].text for r in index.chunk_rows(cited.doc_id, cited.article))
+
+
+def _has_part(text: str, kind: str, number: int) -> bool:
+    if kind == "款":
+        return len([p for p in text.split("\n") if not _ITEM_LINE.match(p)]) >= number
+    return bool(re.search(rf"[（(]{int_to_cn(number)}[）)]", text))
+
+
+def _part(index: Index, bare: str, cited: list[Cited]) -> str | None:
+    """第二款 / 第三项 of the first cited article that has it (else of the first cited article)."""
+    match = _PART.search(bare)
+    articles = [c for c in cited if c.article]
+    if match is None or not articles:
+        return None
+    number, kind = cn_to_int(match.group("num")), match.group("kind")
+    chosen = next((c for c in articles if _has_part(_article_text(index, c), kind, number)), articles[0])
+    return _named(bare, match.span(), chosen.name, keep=True)
+
+
+def _article_ref(index: Index, bare: str, cited: list[Cited], elliptical: bool) -> str | None:
+    """第十条呢？ → 《law》第十条是什么？ in the cited law. A question that names an article but no law
+    stands alone ('') in a one-law index unless it is elliptical; in a library the number needs its law."""
+    refs = find_article_refs(bare)
+    if not refs or not cited or index.names.mentions(bare):
+        return None
+    if len(index.laws) == 1 and not elliptical:
+        return ""
+    return _named(bare, (refs[0].start, refs[0].end), f"《{cited[0].law}》", keep=True)
+
+
+def _document(index: Index, bare: str, cited: list[Cited]) -> str | None:
+    """谁制定的？ → 《law》是谁制定的？ (这部法规是谁制定的？ in a one-law index): a question about the law
+    itself when nothing but the law is its subject, or when it points back (它最早是什么时候通过的？)
+    and the law's record supports it better than the cited articles do."""
+    if not cited or not _DOCUMENT.search(bare) or index.names.mentions(bare):
+        return None
+    rest = _core(_BACK_REF.sub("", _LAW_REF.sub("", bare)))
+    if _terms(index, _DOCUMENT.sub(" ", rest)):
+        back = _BACK_REF.search(bare)
+        if back is None:
+            return None
+        # The record first: the cue asks about the law, so a cited article must support the rest better
+        pinned = [(cited[0].doc_id, "")] + [(c.doc_id, c.article) for c in cited if c.article]
+        rewrites = [Candidate(rest, rest, tuple(index.chunk_rows(*key))) for key in pinned if index.chunk_rows(*key)]
+        best = _choose(index, None, rewrites)
+        if best is None or best.rows != tuple(index.chunk_rows(cited[0].doc_id, "")):
+            return None
+    if len(index.laws) == 1 and _LAW_REF.search(bare) and not _BACK_REF.search(bare):
+        return ""  # 这部条例是谁制定的？ already says which law in a one-law index
+    if rest.startswith(CUES.copula_before) and rest.endswith("的"):
+        rest = "是" + rest
+    return f"{_law_name(index, cited[0])}{rest}？"
+
+
+def _back_reference(index: Index, bare: str, cited: list[Cited]) -> str | None:
+    """这条适用于个人吗？ → 《law》第N条适用于个人吗？, for the cited article that best supports the rest."""
+    match = _BACK_REF.search(bare)
+    if match is None:
+        return None
+    own = bare[: match.start()] + " " + bare[match.end() :]
+    rewrites = [
+        Candidate(_named(bare, match.span(), c.name), own, tuple(index.chunk_rows(c.doc_id, c.article)))
+        for c in cited
+        if c.article and index.chunk_rows(c.doc_id, c.article)
+    ]
+    if not rewrites:
+        return None
+    return (_choose(index, None, rewrites) or rewrites[0]).text
+
+
+def _spans(index: Index, frame: str) -> Iterator[tuple[int, int, bool]]:
+    """The frame's runs of subject words (one or more jieba words in a row, not filler, not function
+    words) outside law names and article references: (start, end, whether a word of it is noun-like)."""
+    blocked = [(s, e) for _, s, e in index.names.mentions(frame)] + [(r.start, r.end) for r in find_article_refs(frame)]
+    blocked += [m.span() for m in _PART.finditer(frame)]
+    runs: list[list[tuple[int, int, bool]]] = [[]]
+    position = 0
+    for word, flag in _words(frame):
+        start, end = position, position + len(word)
+        position = end
+        subject = content_terms(word) and not _has_frame(word) and flag[:1] not in CUES.run_breaks
+        if subject and not any(s < end and start < e for s, e in blocked):
+            runs[-1].append((start, end, _is_nominal(flag)))
+        elif runs[-1]:
+            runs.append([])
+    for run in runs:
+        for i in range(len(run)):
+            for j in range(i, min(len(run), i + MAX_SPAN_WORDS)):
+                yield run[i][0], run[j][1], any(nominal for _, _, nominal in run[i : j + 1])
+
+
+def _ellipsis(index: Index, bare: str, frame: str) -> list[Candidate]:
+    """Rewrites of an elliptical follow-up. When its words are a bare subject (人才): the frame with one
+    span replaced by them, a noun-like span for a noun-like subject and a verb-like one for a verb
+    (all spans when none is alike). When they ask something of their own (违反了怎么处罚): each span of
+    the frame carried into them."""
+    spans = list(dict.fromkeys(_spans(index, frame)))[:MAX_CANDIDATES]
+    if _has_frame(bare):
+        return [Candidate(frame[s:e] + bare + "？", bare) for s, e, _ in spans]
+    nominal = any(_is_nominal(flag) for _, flag in _words(bare))
+    alike = [span for span in spans if span[2] == nominal] or spans
+    return [Candidate(frame[:s] + bare + frame[e:] + "？", bare) for s, e, _ in alike]
+
+
+def _scope(index: Index, cited: list[Cited]) -> np.ndarray | None:
+    """In a library, the cited law's rows: a follow-up goes on about the same law."""
+    if len(index.laws) < 2 or not cited:
+        return None
+    return (index.doc_ids == cited[0].doc_id).astype(np.float32)
+
+
+def _in_law(index: Index, text: str, cited: list[Cited]) -> str:
+    """In a library, the rewrite with the cited law named (for the 这部条例 it says, or in front) unless
+    it names a law; in a one-law index, the rewrite as it is."""
+    if len(index.laws) < 2 or not cited or index.names.mentions(text):
+        return text
+    law = f"《{cited[0].law}》"
+    return _LAW_REF.sub(law, text, count=1) if _LAW_REF.search(text) else law + text
+
+
+def rewrite_question(question: str, history: Sequence[Answer], index: Index) -> str:
+    """The standalone form of a follow-up, from the previous turn's standalone question and the articles
+    its answer cited; the question unchanged when it stands alone."""
+    bare = _bare(question)
+    if not history or not bare:
         return question
     previous = history[-1]
-    before = previous.rewritten_question or previous.question
-    if find_article_refs(question) and not _PARAGRAPH.match(question):
-        return question
-    if _PARAGRAPH.match(question) and previous.citations:
-        cited = previous.citations[0]
-        return f"《{cited.law}》{cited.article}{_core(question).rstrip('呢')}是什么？"
-    if _LEAD.match(question) or question.rstrip("？? ").endswith("呢") or len(content_terms(question)) < _SHORT:
-        rest = _LEAD.sub("", question)
-        return f"{_core(before)}，{rest}"
-    return question
+    cited = _cited(previous, index)
+    elliptical = bare != _core(question) or not _has_frame(bare)
+    for resolve in (
+        lambda: _ordinal(index, bare, cited),
+        lambda: _article_ref(index, bare, cited, elliptical),
+        lambda: _part(index, bare, cited),
+        lambda: _document(index, bare, cited),
+        lambda: _back_reference(index, bare, cited),
+    ):
+        resolved = resolve()
+        if resolved is not None:
+            return resolved or question
+    if not elliptical:
+        return _in_law(index, question, cited) if _LAW_REF.search(question) else question
+    frame = _core(previous.rewritten_question or previous.question)
+    alone = Candidate(bare + "？", bare)
+    chosen = _choose(index, alone, _ellipsis(index, bare, frame), _scope(index, cited), carried=_has_frame(bare))
+    return _in_law(index, chosen.text, cited) if chosen else question

@@ -1,0 +1,186 @@
+"""Follow-up questions rewritten into standalone ones over the real seed index, one test per kind of
+follow-up; the checks are structural (which article is named, which subject replaced which), not
+whole strings."""
+
+import shutil
+
+import pytest
+
+from rag import answer, retrieve
+from rag.conversation import CUES, Candidate, rewrite_question, score
+from rag.index import build_index, open_index
+from rag.records import Answer, Citation
+
+LAW = "贵州省大数据发展应用促进条例"
+
+
+@pytest.fixture(scope="module")
+def index(seed_index):
+    return seed_index
+
+
+def _turn(index, *labels: str, question: str = "上一个问题") -> Answer:
+    """A previous turn whose answer cited these articles of the bundled law."""
+    doc_id = next(law.doc_id for law in index.laws if law.title == LAW)
+    citations = []
+    for number, label in enumerate(labels, start=1):
+        chunk = index.chunks[index.chunk_rows(doc_id, label)[0]]
+        citations.append(Citation(number, chunk.law, label, chunk.doc_id, chunk.text, chunk.text))
+    return Answer(question=question, text="", citations=citations, passages=[], abstained=False)
+
+
+def test_without_history_the_question_is_unchanged(index):
+    assert rewrite_question("那人才呢？", [], index) == "那人才呢？"
+
+
+@pytest.mark.parametrize("follow_up, subject", [("那人才呢？", "人才"), ("那资金呢？", "资金"), ("用地呢", "用地")])
+def test_a_new_subject_replaces_the_old_one_in_the_same_frame(index, follow_up, subject):
+    first = answer("政府对数据中心用电有什么支持？")
+    rewritten = rewrite_question(follow_up, [first], index)
+    assert subject in rewritten
+    assert "数据中心" not in rewritten and "用电" not in rewritten
+    assert "政府" in rewritten and "支持" in rewritten  # the frame is kept
+    assert subject in retrieve(rewritten, k=1)[0].text
+
+
+def test_a_noun_replaces_a_noun_and_a_verb_a_verb(index):
+    first = _turn(index, "第十六条", question="公共数据怎么共享？")
+    assert rewrite_question("那个人信息呢？", [first], index).startswith("个人信息")
+    opened = rewrite_question("那开放呢？", [first], index)
+    assert "公共数据" in opened and "开放" in opened and "共享" not in opened
+
+
+@pytest.mark.parametrize("follow_up", ["这条适用于个人吗？", "该条适用于个人吗？", "这个规定适用于个人吗？", "它适用于个人吗？"])
+def test_a_back_reference_names_the_cited_article(index, follow_up):
+    first = answer("处理个人信息有什么要求？")
+    cited = first.citations[0]
+    rewritten = rewrite_question(follow_up, [first], index)
+    assert rewritten.startswith(f"《{cited.law}》{cited.article}") and rewritten.endswith("适用于个人吗？")
+    again = answer(follow_up, history=[first])
+    assert again.rewritten_question == rewritten
+    assert again.citations[0].article == cited.article  # the exact article lookup pins it
+
+
+def test_a_back_reference_picks_the_cited_article_that_supports_the_rest(index):
+    first = _turn(index, "第十条", "第三十八条")
+    assert rewrite_question("这条对人才有什么要求？", [first], index).startswith(f"《{LAW}》第三十八条")
+    assert rewrite_question("这条对数据中心有什么要求？", [first], index).startswith(f"《{LAW}》第十条")
+
+
+@pytest.mark.parametrize("label", ["第一条", "第八条", "第十五条", "第四十七条", "第五十条"])
+def test_ordinal_moves_follow_the_index_order(index, label):
+    rows = index.chunk_rows(index.names.doc_ids(LAW).pop(), label)
+    before, _ = index.neighbours(rows[0])
+    _, after = index.neighbours(rows[-1])
+    first = _turn(index, label)
+    for follow_up in ("下一条呢？", "后一条是什么？"):
+        assert rewrite_question(follow_up, [first], index).startswith(f"《{LAW}》{index.chunks[after].article}")
+    for follow_up in ("上一条呢？", "那前一条呢？"):
+        rewritten = rewrite_question(follow_up, [first], index)
+        if before is None:
+            assert rewritten == follow_up  # nothing before the first article
+        else:
+            assert rewritten.startswith(f"《{LAW}》{index.chunks[before].article}")
+
+
+def test_no_article_after_the_last_one(index):
+    assert rewrite_question("下一条呢？", [_turn(index, "第五十一条")], index) == "下一条呢？"
+
+
+def test_paragraphs_and_items_are_of_the_cited_article(index):
+    assert rewrite_question("第二款呢？", [_turn(index, "第十五条")], index).startswith(f"《{LAW}》第十五条第二款")
+    # 第十条 has two paragraphs and no items: the item is 第五十条's, the other cited article
+    assert rewrite_question("那第三项呢", [_turn(index, "第十条", "第五十条")], index).startswith(f"《{LAW}》第五十条第三项")
+
+
+@pytest.mark.parametrize("follow_up", ["谁制定的？", "什么时候通过的？", "什么时候施行？", "修订过吗？", "它最早是什么时候通过的？"])
+def test_questions_about_the_law_itself_name_it(index, follow_up):
+    first = answer("政府对数据中心用电有什么支持？")
+    rewritten = rewrite_question(follow_up, [first], index)
+    assert rewritten.startswith(CUES.this_law)  # a one-law index: no title words to pull retrieval away
+    top = retrieve(rewritten, k=1)[0]
+    assert top.chunk.is_document or "施行" in top.text
+
+
+@pytest.mark.parametrize(
+    "follow_up",
+    ["今天天气怎么样", "公共数据怎么共享？", "第十五条讲了什么？", "这部条例是谁制定的？", "那今天天气呢？"],
+)
+def test_a_follow_up_that_stands_alone_is_unchanged(index, follow_up):
+    first = answer("政府对数据中心用电有什么支持？")
+    assert rewrite_question(follow_up, [first], index) == follow_up
+
+
+def test_openings_are_dropped_from_a_question_that_stands_alone(index):
+    first = _turn(index, "第十条", question="数据中心用电有什么支持政策？")
+    assert rewrite_question("另外想问下，公共数据怎么共享？", [first], index) == "公共数据怎么共享？"
+
+
+def test_a_follow_up_with_a_frame_of_its_own_keeps_it(index):
+    first = answer("数据中心用电有什么支持政策？")
+    rewritten = rewrite_question("那违反了怎么处罚？", [first], index)
+    assert "违反" in rewritten and "处罚" in rewritten
+    assert retrieve(rewritten, k=1)[0].article == "第四十九条"
+
+
+def test_score_wants_the_follow_ups_own_words_supported(index):
+    own, share, found = score(index, Candidate("政府对人才有什么支持？", "人才"))
+    assert own == 1.0 and 0 < share <= 1.0 and found > 0
+    assert score(index, Candidate("政府对今天天气有什么支持？", "今天天气"))[0] == 0.0
+    pinned = tuple(index.chunk_rows(index.laws[0].doc_id, "第十条"))
+    assert score(index, Candidate("第十条对人才有什么要求？", "对人才有什么要求", pinned))[0] == 0.0
+
+
+OTHER_LAW = """---
+id: test-other-law
+title: 测试市人才引进条例
+author: 测试市人民代表大会常务委员会
+publication_date: '2030-01-01'
+effective_date: '2030-02-01'
+status: 有效
+---
+
+**测试市人才引进条例**
+
+- **第一条**　　为了规范人才引进工作，制定本条例。
+
+- **第二条**　　人才引进工作由人力资源部门负责，对引进的人才给予住房支持。
+
+- **第三条**　　本条例自2030年2月1日起施行。
+"""
+
+
+@pytest.fixture(scope="module")
+def library(seed_index, seed_path, tmp_path_factory):
+    """The seed law and a small second law in one index (the seed's vectors reused from its cache)."""
+    folder = tmp_path_factory.mktemp("library")
+    (folder / "laws").mkdir()
+    shutil.copy(seed_path, folder / "laws" / seed_path.name)
+    (folder / "laws" / "other.md").write_text(OTHER_LAW, encoding="utf-8")
+    (folder / "index").mkdir()
+    shutil.copy(seed_index.path / "embeddings.sqlite", folder / "index" / "embeddings.sqlite")
+    out, errors = build_index([folder / "laws"], folder / "index")
+    assert errors == []
+    return open_index(out)
+
+
+def test_in_a_library_the_follow_up_is_scoped_to_the_cited_law(library):
+    first = _turn(library, "第十条", question="政府对数据中心用电有什么支持？")
+    assert len(library.laws) == 2
+    assert rewrite_question("谁制定的？", [first], library) == f"《{LAW}》是谁制定的？"
+    assert rewrite_question("第十五条呢？", [first], library).startswith(f"《{LAW}》第十五条")
+    rewritten = rewrite_question("那人才呢？", [first], library)
+    assert rewritten.startswith(f"《{LAW}》") and "人才" in rewritten
+    hits = retrieve(rewritten, k=3, index=library.path)
+    assert {h.law for h in hits} == {LAW}
+
+
+def test_a_long_previous_question_bounds_the_work(index):
+    import time
+
+    rewrite_question("那人才呢？", [_turn(index, "第十条")], index)  # jieba's dictionary, loaded once
+    long = _turn(index, "第十条", question="，".join(["政府对数据中心用电和算力网络建设有什么支持"] * 60) + "？")
+    started = time.perf_counter()
+    rewritten = rewrite_question("那人才呢？", [long], index)
+    assert time.perf_counter() - started < 5
+    assert "人才" in rewritten
