@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run ask test browser-deps index-library finetune index-library-tuned eval eval-library bench clean
+.PHONY: setup run ask test browser-deps index-library index-stard-laws calibrate finetune index-library-tuned eval eval-library bench clean
 
 setup: $(STAMP)
 
@@ -34,6 +34,15 @@ test: setup browser-deps
 
 index-library: setup
 	$(BIN)/rag index ../shared/laws --out indexes/library
+
+# The 103 laws holding the gold articles of the STARD questions: the library side of `rag calibrate`
+# (a whole-library index works too: make calibrate LIBRARY_INDEX=indexes/library)
+index-stard-laws: setup
+	$(BIN)/rag index $(addprefix ../shared/laws/,$(file < eval/calibration/stard_laws.txt)) --out indexes/stard-laws
+
+LIBRARY_INDEX ?= indexes/stard-laws
+calibrate: setup
+	$(BIN)/rag calibrate --library-index $(LIBRARY_INDEX)
 
 # MNRL fine-tuning of the default model on the STARD tuning split (BM25 hard negatives from
 # indexes/library), then a whole-library index that uses it. See README「微调」.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
@@ -86,6 +86,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=None, help="只评测前 N 题（快速试跑）")
     parser.add_argument("-k", "--k", type=int, default=5, help="answer() 读取的条文数（默认 5）")
     parser.add_argument(
+        "--unanswerable", action="store_true",
+        help="把每题都当作不可回答（例如用 STARD 的真实法律问题检验内置条例对无关问题的拒答）",
+    )
+    parser.add_argument(
         "--min", action="append", default=[], metavar="METRIC=VALUE", help="门槛：指标不得低于此值，如 recall@5=0.95（可重复）"
     )
     parser.add_argument(
@@ -107,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         raise EvalError("-k 必须是正整数")
     old = load_report(args.compare) if args.compare else None
     questions = load_questions(args.questions, args.limit)
+    if args.unanswerable:
+        questions = [replace(q, gold=()) for q in questions]
     llm = llm_config_from_options(args) if args.llm else None  # only an explicit --llm evaluates an LLM
     configs = build_configs(specs, index=args.index, model=args.model, k=args.k, llm=llm)
     settings = Settings(questions=args.questions, index=args.index or "", k=args.k, limit=args.limit)

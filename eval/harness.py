@@ -73,7 +73,7 @@ class Config:
 
     name: str
     retrieve: Callable[[str, int], list[Hit]]  # (question, k) → hits, best first
-    answer: Callable[[str], Answer]
+    answer: Callable[..., Answer]  # (question) → Answer; (question, history) for a conversation's later turns
     load: Callable[[], Catalog]  # loads the index (timed as index load) and lists the articles it holds
 
 
@@ -100,7 +100,9 @@ def build_configs(
             Config(
                 name=config_name(spec, llm),
                 retrieve=lambda q, n, mode=mode, m=chosen: rag.retrieve(q, n, index=index, mode=mode, model=m),
-                answer=lambda q, mode=mode, m=chosen: rag.answer(q, index=index, k=k, mode=mode, model=m, **generator),
+                answer=lambda q, history=(), mode=mode, m=chosen: rag.answer(
+                    q, index=index, k=k, mode=mode, model=m, history=history, **generator
+                ),
                 load=lambda m=chosen: Catalog.from_index(rag.get_index(index, model=m)),
             )
         )
@@ -150,6 +152,7 @@ class Row:
     retrieve_ms: float
     answer_ms: float
     error: str = ""  # a RagError raised for this question; it then counts as a miss
+    rewritten: str = ""  # a follow-up turn's standalone form, as answer() rewrote it
 
     @property
     def answerable(self) -> bool:
@@ -222,6 +225,8 @@ def summarize(rows: Sequence[Row], index_load_s: float | None = None) -> Summary
     metrics[f"ndcg@{CUTOFF}"] = mean(ndcg_at_k(r.ranks, CUTOFF) for r in answerable)
     metrics["citation_precision"] = mean(citation_precision(r.cited, r.gold_articles) for r in answerable)
     metrics["citation_recall"] = mean(citation_recall(r.cited, r.gold_articles) for r in answerable)
+    metrics["answered_from_gold"] = mean(float(r.answer_ok) for r in answerable)
+    metrics["followup_answer_ok"] = mean(float(r.answer_ok) for r in rows if r.type.startswith("追问"))
     metrics["keyword_recall"] = mean(keyword_recall(r.answer, r.keywords) for r in rows)
     abstention = abstention_scores([not r.answerable for r in rows], [r.abstained for r in rows])
     metrics["abstention_precision"] = abstention.precision
@@ -306,9 +311,16 @@ def _timed(call: Callable[[], T]) -> tuple[T | None, float, str]:
     return result, (time.perf_counter() - started) * 1000, error
 
 
-def _run_question(config: Config, question: Question, depth: int) -> Row:
-    hits, retrieve_ms, retrieve_error = _timed(lambda: config.retrieve(question.question, depth))
-    reply, answer_ms, answer_error = _timed(lambda: config.answer(question.question))
+def _run_question(config: Config, question: Question, depth: int, history: list[Answer]) -> tuple[Row, Answer | None]:
+    """The row of one question; a conversation's later turn is answered with the earlier answers, and its
+    ranks come from the passages answer() read for the rewritten question (the turn alone means little)."""
+    if question.turn > 1:
+        hits, retrieve_ms, retrieve_error = None, 0.0, ""
+        reply, answer_ms, answer_error = _timed(lambda: config.answer(question.question, history))
+        hits = reply.passages if reply else []
+    else:
+        hits, retrieve_ms, retrieve_error = _timed(lambda: config.retrieve(question.question, depth))
+        reply, answer_ms, answer_error = _timed(lambda: config.answer(question.question))
     ranking = [LawArticle(h.law, h.article, h.doc_id) for h in hits or []]
     ranks = gold_ranks(ranking, question.gold)
     return Row(
@@ -324,7 +336,8 @@ def _run_question(config: Config, question: Question, depth: int) -> Row:
         retrieve_ms=retrieve_ms,
         answer_ms=answer_ms,
         error="；".join(e for e in (retrieve_error, answer_error) if e),
-    )
+        rewritten=reply.rewritten_question if reply else "",
+    ), reply
 
 
 def _by_type(rows: list[Row]) -> dict[str, Summary]:
@@ -361,8 +374,13 @@ def evaluate(
         for config, load_s, resolution in prepared:
             bar.set_postfix_str(config.name)
             rows: list[Row] = []
+            histories: dict[str, list[Answer]] = {}
             for question in resolution.questions:
-                rows.append(_run_question(config, question, settings.depth))
+                history = histories.setdefault(question.conversation, []) if question.conversation else []
+                row, reply = _run_question(config, question, settings.depth, list(history))
+                if question.conversation and reply is not None:
+                    history.append(reply)
+                rows.append(row)
                 bar.update()
             results.append(ConfigResult(config.name, summarize(rows, load_s), _by_type(rows), rows))
     missing = list(dict.fromkeys(m for _, _, resolution in prepared for m in resolution.missing))

@@ -49,6 +49,8 @@ METRIC_NAMES: tuple[str, ...] = (
     f"ndcg@{CUTOFF}",
     "citation_precision",
     "citation_recall",
+    "answered_from_gold",
+    "followup_answer_ok",
     "keyword_recall",
     "abstention_precision",
     "abstention_recall",

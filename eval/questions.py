@@ -90,6 +90,8 @@ class Question:
     type: str = ""
     keywords: tuple[str, ...] = ()
     line: int = 0  # 1-based line in the question set
+    conversation: str = ""  # id of the conversation this question is a turn of ("": asked alone)
+    turn: int = 0  # 1-based turn in that conversation; later turns are asked with the earlier answers
 
     @property
     def answerable(self) -> bool:
@@ -125,42 +127,63 @@ def _gold_item(item: object, where: str) -> LawArticle:
         raise ValueError(f"{where}：{error}") from None
 
 
-def _parse_line(text: str, line: int) -> tuple[Question | None, list[str]]:
-    """The question on one line, or the reasons it is malformed."""
+def _parse_question(record: dict, qid: str, line: int, where: str = "") -> tuple[Question | None, list[str]]:
+    """One question (or one turn of a conversation) from its JSON object; `where` prefixes messages."""
+    errors: list[str] = []
+    question = record.get("question")
+    if not isinstance(question, str) or not question.strip():
+        errors.append(f"{where}缺少 question（非空字符串）")
+    gold: list[LawArticle] = []
+    if "gold" not in record:
+        errors.append(f"{where}缺少 gold（不可回答的问题请写 []）")
+    elif not isinstance(record["gold"], list):
+        errors.append(f"{where}gold 应为列表")
+    else:
+        for i, item in enumerate(record["gold"]):
+            try:
+                gold.append(_gold_item(item, f"{where}gold[{i}]"))
+            except ValueError as error:
+                errors.append(str(error))
+    keywords = record.get("keywords", [])
+    if not isinstance(keywords, list) or not all(isinstance(k, str) and k.strip() for k in keywords):
+        errors.append(f"{where}keywords 应为非空字符串的列表")
+    if errors:
+        return None, errors
+    return Question(qid, question.strip(), tuple(dict.fromkeys(gold)), "", tuple(keywords), line), []
+
+
+def _parse_line(text: str, line: int) -> tuple[list[Question], list[str]]:
+    """The question on one line (or the turns of a conversation: {"id", "type", "turns": [...]}), or the
+    reasons it is malformed. A conversation's turns get ids id#1, id#2…, types 首轮 and 追问·type."""
     try:
         record = json.loads(text)
     except json.JSONDecodeError as error:
-        return None, [f"不是合法的 JSON（{error.msg}，第 {error.colno} 列）"]
+        return [], [f"不是合法的 JSON（{error.msg}，第 {error.colno} 列）"]
     if not isinstance(record, dict):
-        return None, [f"应为 JSON 对象，收到的是 {type(record).__name__}"]
+        return [], [f"应为 JSON 对象，收到的是 {type(record).__name__}"]
     errors: list[str] = []
     qid = record.get("id")
     if isinstance(qid, bool) or not isinstance(qid, (str, int)) or not str(qid).strip():
         errors.append("缺少 id（非空字符串）")
-    question = record.get("question")
-    if not isinstance(question, str) or not question.strip():
-        errors.append("缺少 question（非空字符串）")
-    gold: list[LawArticle] = []
-    if "gold" not in record:
-        errors.append("缺少 gold（不可回答的问题请写 []）")
-    elif not isinstance(record["gold"], list):
-        errors.append("gold 应为列表")
-    else:
-        for i, item in enumerate(record["gold"]):
-            try:
-                gold.append(_gold_item(item, f"gold[{i}]"))
-            except ValueError as error:
-                errors.append(str(error))
     kind = record.get("type", "")
     if not isinstance(kind, str):
         errors.append("type 应为字符串")
-    keywords = record.get("keywords", [])
-    if not isinstance(keywords, list) or not all(isinstance(k, str) and k.strip() for k in keywords):
-        errors.append("keywords 应为非空字符串的列表")
-    if errors:
-        return None, errors
-    unique = tuple(dict.fromkeys(gold))
-    return Question(str(qid).strip(), question.strip(), unique, kind.strip(), tuple(keywords), line), []
+        kind = ""
+    qid = str(qid).strip()
+    if "turns" not in record:
+        question, found = _parse_question(record, qid, line)
+        errors += found
+        return ([replace(question, type=kind.strip())] if question and not errors else []), errors
+    turns = record["turns"]
+    if not isinstance(turns, list) or not turns or not all(isinstance(t, dict) for t in turns):
+        return [], errors + ["turns 应为非空的对象列表"]
+    questions = []
+    for number, turn in enumerate(turns, start=1):
+        question, found = _parse_question(turn, f"{qid}#{number}", line, f"turns[{number - 1}] ")
+        errors += found
+        if question:
+            questions.append(replace(question, type="首轮" if number == 1 else f"追问·{kind.strip()}", conversation=qid, turn=number))
+    return ([] if errors else questions), errors
 
 
 def parse_questions(lines: Iterable[str], source: str = "问题集") -> list[Question]:
@@ -171,15 +194,14 @@ def parse_questions(lines: Iterable[str], source: str = "问题集") -> list[Que
     for number, text in enumerate(lines, start=1):
         if not text.strip():
             continue
-        question, errors = _parse_line(text, number)
+        parsed, errors = _parse_line(text, number)
         problems.extend(Problem(number, e) for e in errors)
-        if question is None:
-            continue
-        if question.id in seen:
-            problems.append(Problem(number, f"id “{question.id}” 与第 {seen[question.id]} 行重复"))
-            continue
-        seen[question.id] = number
-        questions.append(question)
+        for question in parsed:
+            if question.id in seen:
+                problems.append(Problem(number, f"id “{question.id}” 与第 {seen[question.id]} 行重复"))
+                continue
+            seen[question.id] = number
+            questions.append(question)
     if problems:
         raise QuestionSetError(source, problems)
     if not questions:

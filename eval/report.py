@@ -5,10 +5,14 @@ from __future__ import annotations
 import io
 import itertools
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
+
+from rag.abstention import load_calibration
+from rag.index import write_atomic
+
+from .calibrate import plot_tradeoff
 
 from .harness import OK_RANK, SHOWN_HITS, ConfigResult, Report, Row, Summary
 from .metrics import CUTOFF, LOWER_IS_BETTER, METRIC_NAMES, RECALL_KS
@@ -30,6 +34,7 @@ __all__ = [
 ]
 
 PLOT_NAME = "recall_at_k.png"
+TRADEOFF_NAME = "abstention_tradeoff.png"  # the abstention model's trade-off curve, chosen point marked
 _LISTED = 20  # questions listed per section of report.md
 _TIMING_TOLERANCE = 0.10  # relative change in a timing that compare() still calls the same…
 _TIMING_FLOOR = {"_ms": 1.0, "_s": 0.05}  # …or absolute change, whichever is larger
@@ -55,28 +60,18 @@ class ReportFiles:
     json: Path
     markdown: Path
     plot: Path
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    tradeoff: Path
 
 
 def write_report(report: Report, out: str | Path) -> ReportFiles:
     """Write report.json, report.md and the plot into the directory `out` (created if needed)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    files = ReportFiles(out / "report.json", out / "report.md", out / PLOT_NAME)
-    _write_atomic(files.json, json.dumps(report.to_dict(), ensure_ascii=False, indent=1).encode("utf-8"))
-    _write_atomic(files.plot, plot_png(report))
-    _write_atomic(files.markdown, render_markdown(report).encode("utf-8"))
+    files = ReportFiles(out / "report.json", out / "report.md", out / PLOT_NAME, out / TRADEOFF_NAME)
+    write_atomic(files.json, json.dumps(report.to_dict(), ensure_ascii=False, indent=1).encode("utf-8"))
+    write_atomic(files.plot, plot_png(report))
+    write_atomic(files.tradeoff, plot_tradeoff(load_calibration()))
+    write_atomic(files.markdown, render_markdown(report).encode("utf-8"))
     return files
 
 
@@ -242,10 +237,31 @@ def render_markdown(report: Report) -> str:
         if report.skipped:
             lines += ["", f"以下 {len(report.skipped)} 题的金标准条文都不在索引中，未参与评测：{'、'.join(report.skipped)}"]
         lines.append("")
+    lines += _abstention_section()
     lines += ["## 各配置答错的问题", ""]
     for config in report.configs:
         lines += _config_details(config)
     return "\n".join(lines)
+
+
+def _abstention_section() -> list[str]:
+    """The abstention model these answers used: its operating point and coefficients (rag calibrate)."""
+    calibration = load_calibration()
+    model = calibration.abstention
+    rates = calibration.report.get("out_of_fold_at_threshold", {})
+    weights = sorted(model.weights().items(), key=lambda item: -abs(item[1]))
+    return [
+        "## 拒答模型",
+        "",
+        f"逻辑回归（特征标准化后）给出“检索到的条文能回答”的概率，低于 {model.threshold:.3f} 时拒答；"
+        f"整条引用的长度上限 {calibration.whole_article_chars} 字。由 `rag calibrate` 在调参集上拟合，"
+        "交叉验证下该阈值的拒答比例：" + "，".join(f"{g} {_fmt(v)}" for g, v in rates.items() if v is not None) + "。",
+        "",
+        _table(["特征", "系数（正数倾向于回答）"], [[name, f"{weight:+.3f}"] for name, weight in weights]),
+        "",
+        f"![拒答权衡曲线]({TRADEOFF_NAME})",
+        "",
+    ]
 
 
 def plot_png(report: Report) -> bytes:

@@ -3,11 +3,14 @@ document-level chunk per law holding its metadata, 题注 and any text outside a
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 
 from .records import Article, Chunk, Law
 
-__all__ = ["ChunkSettings", "chunk_law", "chunk_laws", "document_text", "embed_text"]
+__all__ = ["ChunkSettings", "chunk_law", "chunk_laws", "document_text", "embed_text", "split_sentences"]
+
+_SENTENCE = re.compile(r"[^。；;！？!?\n]+[。；;！？!?]?")
 
 
 CHUNK_FORMAT = 2
@@ -108,3 +111,8 @@ def chunk_laws(laws: list[Law], settings: ChunkSettings = ChunkSettings()) -> li
 def embed_text(chunk: Chunk) -> str:
     """What the encoder sees: '第N条 text' (measured better than prefixing the chapter title)."""
     return f"{chunk.article} {chunk.text}" if chunk.article else chunk.text
+
+
+def split_sentences(text: str) -> list[str]:
+    """The sentences (and list items, and clauses ending in ；) of a chunk's text, in order."""
+    return [s.strip() for s in _SENTENCE.findall(text) if s.strip()]

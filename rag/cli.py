@@ -80,7 +80,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         _, errors = build_index(
             paths,
             out,
-            model=ModelSpec(name=args.model, max_seq_length=args.max_seq_length, dtype=args.dtype),
+            model=ModelSpec(name=args.model, max_seq_length=args.max_seq_length, dtype=args.dtype, backend=args.backend),
             chunking=ChunkSettings(max_chars=args.max_chars),
             tokenizer=args.tokenizer,
             faiss_type=args.faiss,
@@ -103,6 +103,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_eval(args: argparse.Namespace) -> int:
     from eval.cli import run
+
+    return run(args)
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from eval.calibrate import run
 
     return run(args)
 
@@ -172,8 +178,12 @@ def _parser() -> argparse.ArgumentParser:
         help=f"每个片段编码的最大词元数（默认 {ModelSpec.max_seq_length}）",
     )
     index.add_argument(
-        "--dtype", choices=["float32", "bfloat16"], default="float32",
-        help="编码精度（bfloat16 在支持 AVX512-BF16 的 CPU 上约快 1.5 倍；默认 float32）",
+        "--backend", choices=["torch", "onnx"], default="torch",
+        help="编码后端（onnx：首次使用时导出 ONNX 模型并与 torch 核对，之后用 ONNX Runtime 编码；默认 torch）",
+    )
+    index.add_argument(
+        "--precision", "--dtype", dest="dtype", choices=["float32", "bfloat16", "int8"], default="float32",
+        help="编码精度（bfloat16：torch 后端，在支持 AVX512-BF16 的 CPU 上约快 1.5 倍；int8：onnx 后端；默认 float32）",
     )
     index.add_argument("--max-chars", type=int, default=800, help="超过此长度的条文按段落拆分（默认 800）")
     index.add_argument("--tokenizer", choices=["bigram", "jieba"], default="bigram", help="BM25 分词方式")
@@ -208,6 +218,12 @@ def _parser() -> argparse.ArgumentParser:
     else:
         add_arguments(evaluate)
         evaluate.set_defaults(func=_cmd_eval)
+
+    calibrate = sub.add_parser("calibrate", help="在调参问题集上拟合拒答模型、选定工作点与整条引用的长度上限")
+    from eval.calibrate import add_arguments as add_calibrate_arguments
+
+    add_calibrate_arguments(calibrate)
+    calibrate.set_defaults(func=_cmd_calibrate)
     return parser
 
 

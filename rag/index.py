@@ -6,6 +6,8 @@ Layout of an index directory:
     v-<id>/chunks.jsonl     chunk records
     v-<id>/laws.json        law records without their articles
     v-<id>/vectors.faiss    FAISS index, row i = chunk i
+    v-<id>/bm25/            BM25 matrix (bm25s format)
+    v-<id>/definitions.json the terms each law defines (本法所称X，是指…) and the article defining them
     embeddings.sqlite       embedding cache shared by all versions (incremental, resumable builds)
     .lock                   held while building
 """
@@ -32,14 +34,15 @@ from embeddings.store import EmbeddingCache, IndexType, build_faiss, load_faiss,
 
 from .errors import IndexUnavailable
 from .chunks import ChunkSettings, chunk_laws, embed_text
+from .definitions import DefinitionTable
 from .laws import ParseError, law_files, load_laws
 from .lexical import LexicalIndex, Tokenizer
 from .lookup import LawNames
 from .records import Chunk, Law
 
-__all__ = ["Index", "LawInfo", "build_index", "open_index", "check_stale", "FORMAT"]
+__all__ = ["Index", "LawInfo", "build_index", "open_index", "check_stale", "write_atomic", "FORMAT"]
 
-FORMAT = 1
+FORMAT = 2  # 2: definitions stored with each version
 Progress = Callable[[int, int], None]
 
 
@@ -67,14 +70,20 @@ class Index:
     embedder: Embedder
     lexical: LexicalIndex
     names: LawNames
+    definitions: DefinitionTable
     warnings: list[str] = field(default_factory=list)
     load_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         self.doc_ids = np.array([c.doc_id for c in self.chunks])
         self._by_article: dict[tuple[str, str], list[int]] = {}
+        self._rows: dict[str, int] = {}
         for i, chunk in enumerate(self.chunks):
             self._by_article.setdefault((chunk.doc_id, chunk.article), []).append(i)
+            self._rows[chunk.chunk_id] = i
+
+    def row_of(self, chunk_id: str) -> int:
+        return self._rows[chunk_id]
 
     def chunk_rows(self, doc_id: str, label: str) -> list[int]:
         """Rows of an article (several when it was split), or of a law's document record for label ''."""
@@ -135,13 +144,17 @@ def _locked(directory: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write a file so that readers see the old content or the new, never a part."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def build_index(
@@ -171,11 +184,7 @@ def build_index(
         cache = EmbeddingCache(out / "embeddings.sqlite", embedder.dim)
         try:
             vectors = cache.encode(
-                [embed_text(c) for c in chunks],
-                embedder.fingerprint,
-                embedder.encode_passages,
-                batch=commit_every,
-                on_progress=progress,
+                [embed_text(c) for c in chunks], embedder.fingerprint, embedder.encode_passages, batch=commit_every, on_progress=progress
             )
         finally:
             cache.close()
@@ -184,6 +193,8 @@ def build_index(
             "model": {
                 "name": model.name,
                 "max_seq_length": model.max_seq_length,
+                # As asked for; after an ONNX fallback (warned) the fingerprint is that of the vectors made
+                "backend": model.backend,
                 "dtype": model.dtype,
                 "fingerprint": embedder.fingerprint,
                 "dim": embedder.dim,
@@ -211,17 +222,19 @@ def _write_version(out: Path, manifest: dict, laws: list[Law], chunks: list[Chun
         for chunk in chunks:
             handle.write(json.dumps(dataclasses.asdict(chunk), ensure_ascii=False) + "\n")
     save_faiss(build_faiss(vectors, faiss_type), staging / "vectors.faiss")
+    definitions = DefinitionTable.from_laws(laws).to_records()
+    (staging / "definitions.json").write_text(json.dumps(definitions, ensure_ascii=False), encoding="utf-8")
     (staging / "bm25").mkdir()
     lexical = LexicalIndex([embed_text(c) for c in chunks], tokenizer=manifest["tokenizer"])
     bm25_files = [str(p.relative_to(staging)) for p in lexical.save(staging / "bm25")]
-    names = ["laws.json", "chunks.jsonl", "vectors.faiss", *bm25_files]
+    names = ["laws.json", "chunks.jsonl", "vectors.faiss", "definitions.json", *bm25_files]
     manifest["files"] = {name: _sha256(staging / name) for name in names}
     (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     for name in names + ["manifest.json"]:
         with open(staging / name, "rb") as handle:
             os.fsync(handle.fileno())
     staging.rename(out / version)
-    _write_atomic(out / "CURRENT", version.encode())
+    write_atomic(out / "CURRENT", version.encode())
     for stale in out.glob("v-*"):
         if stale.name != version:
             shutil.rmtree(stale, ignore_errors=True)
@@ -303,7 +316,10 @@ def open_index(
         built = manifest["model"]
         # Indexes written before max_seq_length was recorded were encoded with 512 tokens
         spec = model or ModelSpec(
-            name=built["name"], max_seq_length=built.get("max_seq_length", 512), dtype=built.get("dtype", "float32")
+            name=built["name"],
+            max_seq_length=built.get("max_seq_length", 512),
+            dtype=built.get("dtype", "float32"),
+            backend=built.get("backend", "torch"),
         )
     except (ValueError, KeyError, TypeError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise IndexUnavailable(f"索引清单损坏：{version / 'manifest.json'}。请重新运行：rag index 法规目录 --out {path}") from error
@@ -328,7 +344,7 @@ def open_index(
                 progress=progress,
             )
             return open_index(path, model=spec, chunking=chunking, rebuild=False)
-        if any("损坏" in p for p in problems):
+        if manifest.get("format") != FORMAT or any("损坏" in p for p in problems):
             raise IndexUnavailable("；".join(problems) + f"。请运行：{command}")
         warnings.append("索引可能已过期（" + "；".join(problems) + f"）。请运行：{command}")
     chunks = []
@@ -342,14 +358,12 @@ def open_index(
     if vectors.ntotal != len(chunks) or vectors.d != embedder.dim:
         raise IndexUnavailable(f"索引向量与条文数量或维度不符：{version}")
     tokenizer = manifest.get("tokenizer", "bigram")
-    if (version / "bm25").is_dir():
-        try:
-            lexical = LexicalIndex.load(version / "bm25", tokenizer=tokenizer, size=len(chunks))
-        except (OSError, ValueError) as error:
-            raise IndexUnavailable(f"BM25 索引损坏：{version / 'bm25'}（{error}）") from error
-    else:  # versions written before the BM25 matrix was saved with the index
-        lexical = LexicalIndex([embed_text(c) for c in chunks], tokenizer=tokenizer)
+    try:
+        lexical = LexicalIndex.load(version / "bm25", tokenizer=tokenizer, size=len(chunks))
+    except (OSError, ValueError) as error:
+        raise IndexUnavailable(f"BM25 索引损坏：{version / 'bm25'}（{error}）") from error
     names = LawNames((law.doc_id, law.title) for law in laws)
+    definitions = DefinitionTable.from_records(json.loads((version / "definitions.json").read_text(encoding="utf-8")))
     return Index(
         path=path,
         manifest=manifest,
@@ -359,6 +373,7 @@ def open_index(
         embedder=embedder,
         lexical=lexical,
         names=names,
+        definitions=definitions,
         warnings=warnings,
         load_seconds=time.perf_counter() - started,
     )

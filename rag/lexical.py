@@ -10,7 +10,7 @@ from typing import Literal, Sequence
 import bm25s
 import numpy as np
 
-__all__ = ["Tokenizer", "tokenize", "content_terms", "LexicalIndex"]
+__all__ = ["Tokenizer", "tokenize", "content_terms", "content_words", "strip_filler", "LexicalIndex"]
 
 Tokenizer = Literal["bigram", "jieba"]
 
@@ -46,6 +46,13 @@ def tokenize(text: str, mode: Tokenizer = "bigram") -> list[str]:
 
 def strip_filler(question: str) -> str:
     return _QUESTION_FILLER.sub(" ", _normalize(question))
+
+
+def content_words(question: str) -> list[str]:
+    """The words (jieba, two characters or more) of a question that carry its content, deduplicated in order."""
+    import jieba
+
+    return list(dict.fromkeys(w for w in jieba.lcut(strip_filler(question)) if len(w) >= 2 and _CJK_RUN.fullmatch(w) and not w.isascii()))
 
 
 def content_terms(question: str, mode: Tokenizer = "bigram") -> list[str]:
@@ -90,6 +97,19 @@ class LexicalIndex:
         indptr = self._bm25.scores["indptr"]
         doc_freq = int(indptr[token_id + 1] - indptr[token_id])
         return float(np.log(1 + (self.size - doc_freq + 0.5) / (doc_freq + 0.5)))
+
+    def documents_with(self, phrase: str) -> np.ndarray:
+        """Ids of the texts holding every token of `phrase` (a superset of those containing the phrase)."""
+        tokens = tokenize(phrase, self.tokenizer)
+        vocab = self._bm25.vocab_dict
+        if not tokens or any(t not in vocab for t in tokens):
+            return np.zeros(0, dtype=np.int64)
+        indptr, indices = self._bm25.scores["indptr"], self._bm25.scores["indices"]
+        found = None
+        for token in dict.fromkeys(tokens):
+            postings = indices[indptr[vocab[token]] : indptr[vocab[token] + 1]]
+            found = postings if found is None else np.intersect1d(found, postings, assume_unique=True)
+        return np.asarray(found, dtype=np.int64)
 
     def scores(self, query: str, weight_mask: np.ndarray | None = None) -> np.ndarray:
         # Question filler (什么, 是否, 条例…) is dropped: it matched short articles that merely say 本条例

@@ -117,9 +117,10 @@ class Citation:
     score: float = 0.0
     path: tuple[str, ...] = ()
     url: str = ""
+    highlight: str = ""  # the sentence(s) of the quote that answer best, marked in the UI ("": the quote)
 
     @classmethod
-    def of(cls, hit: Hit, number: int, quote: str) -> Citation:
+    def of(cls, hit: Hit, number: int, quote: str, highlight: str = "") -> Citation:
         """The citation [number] of a retrieved hit, quoting `quote` from it."""
         return cls(
             number=number,
@@ -128,6 +129,7 @@ class Citation:
             doc_id=hit.doc_id,
             text=hit.text,
             quote=quote,
+            highlight=highlight,
             score=hit.score,
             path=hit.chunk.path,
             url=hit.chunk.url,
@@ -154,6 +156,7 @@ class Answer:
     fell_back: bool = False  # a generator's answer was replaced by the extractive one
     rewritten_question: str = ""  # the standalone question after resolving a follow-up
     warnings: list[str] = field(default_factory=list)
+    confidence: float | None = None  # the abstention model's P(the articles answer the question)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -166,4 +169,5 @@ class Answer:
             "fell_back": self.fell_back,
             "rewritten_question": self.rewritten_question,
             "warnings": list(self.warnings),
+            "confidence": self.confidence,
         }

@@ -9,12 +9,15 @@ import faiss
 import numpy as np
 
 from .index import Index
+from .definitions import is_definition_question
 from .lookup import find_article_refs
 from .records import Hit
 
 __all__ = ["RetrieveOptions", "search", "scope_of", "Mode"]
 
 Mode = Literal["hybrid", "dense", "bm25"]
+MAX_DEFINITIONS = 3  # defining articles pinned for one asked term (it may be defined by several laws)
+DEFINITION_POOL = 10  # candidates searched for a defining article when the question names no defined term
 
 
 @dataclass(frozen=True)
@@ -53,21 +56,41 @@ def _lookup(index: Index, question: str, scope: set[str] | None) -> list[int]:
     return rows
 
 
+def _defining(index: Index, question: str, scope: set[str] | None, ranked: list[int]) -> list[int]:
+    """Rows of the articles defining the term a definition question asks about (什么是X, X是指什么…),
+    best-ranked first; for a question in English (the table's terms are Chinese), the best-ranked of
+    the top DEFINITION_POOL candidates that defines something."""
+    if not is_definition_question(question):
+        return []
+    rank = {row: i for i, row in enumerate(ranked)}
+    asked = index.definitions.asked_terms(question, scope)
+    if asked:
+        rows = {r for d in asked for r in index.chunk_rows(d.doc_id, d.article)}
+        return sorted(rows, key=lambda r: (rank.get(r, len(rank)), r))[:MAX_DEFINITIONS]
+    if any("\u3400" <= c <= "\u9fff" for c in question):
+        return []  # a Chinese question naming a term no law here defines: nothing to pin
+    defining = index.definitions.articles(scope)
+    return [r for r in ranked[:DEFINITION_POOL] if (index.chunks[r].doc_id, index.chunks[r].article) in defining][:1]
+
+
 def _minmax(values: np.ndarray) -> np.ndarray:
     low, high = float(values.min()), float(values.max())
     return (values - low) / (high - low) if high > low else np.ones_like(values)
 
 
-def search(index: Index, question: str, options: RetrieveOptions = RetrieveOptions()) -> list[Hit]:
+def search(index: Index, question: str, options: RetrieveOptions = RetrieveOptions(), *, query: np.ndarray | None = None) -> list[Hit]:
+    """The options.k best hits, best first: named articles, then defining articles, then by fused score.
+    `query`: the question's vector, when the caller has encoded it (many questions at once, say)."""
     scope = scope_of(index, question, options.laws)
     rows_in_scope = None if scope is None else np.flatnonzero(np.isin(index.doc_ids, list(scope)))
     pool = min(options.pool, len(index.chunks) if rows_in_scope is None else len(rows_in_scope))
     dense: dict[int, float] = {}
     lexical: dict[int, float] = {}
     if options.mode in ("hybrid", "dense") and pool:
-        query = index.embedder.encode_queries([question])
+        if query is None:
+            query = index.embedder.encode_queries([question])[0]
         params = None if rows_in_scope is None else faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows_in_scope))
-        scores, ids = index.vectors.search(query, pool, params=params)
+        scores, ids = index.vectors.search(query[None, :], pool, params=params)
         dense = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
     if options.mode in ("hybrid", "bm25") and pool:
         mask = None
@@ -88,7 +111,9 @@ def search(index: Index, question: str, options: RetrieveOptions = RetrieveOptio
         fused = dict(zip(candidates, combined.tolist()))
 
     pinned = _lookup(index, question, scope)
-    order = pinned + sorted((i for i in fused if i not in pinned), key=lambda i: (-fused[i], i))
+    ranked = sorted((i for i in fused if i not in pinned), key=lambda i: (-fused[i], i))
+    defining = [] if pinned else _defining(index, question, scope, ranked)
+    order = pinned + defining + [i for i in ranked if i not in defining]
     hits: list[Hit] = []
     seen: set[tuple[str, str, int]] = set()
     for row in order:
@@ -103,7 +128,10 @@ def search(index: Index, question: str, options: RetrieveOptions = RetrieveOptio
             scores["bm25"] = lexical[row]
         if row in pinned:
             scores["lookup"] = 1.0
-        hits.append(Hit(chunk=chunk, score=1.0 if row in pinned else fused[row], rank=len(hits) + 1, scores=scores))
+        if row in defining:
+            scores["definition"] = 1.0
+        score = 1.0 if row in pinned or row in defining else fused[row]
+        hits.append(Hit(chunk=chunk, score=score, rank=len(hits) + 1, scores=scores))
         if len(hits) >= options.k:
             break
     return hits

@@ -150,6 +150,7 @@ def history_from_turns(turns: Sequence[Turn]) -> list[Answer]:
                     fell_back=data["fell_back"],
                     rewritten_question=data["rewritten_question"],
                     warnings=list(data["warnings"]),
+                    confidence=data.get("confidence"),
                 )
             )
     return history

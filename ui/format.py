@@ -192,7 +192,7 @@ def render_sources(answer: Mapping[str, Any] | None, turn: int = 0) -> str:
     hint = '<div class="src-hint">点击条文标题，可在“条文浏览”中阅读全文并翻看上一条、下一条。</div>'
     cards = [
         _card(number=f"[{c['number']}]", law=c["law"], article=c["article"], doc_id=c["doc_id"], text=c["text"],
-              quote=c["quote"], score=c["score"], path=c["path"], url=c["url"])
+              quote=c.get("highlight") or c["quote"], score=c["score"], path=c["path"], url=c["url"])
         for c in answer["citations"]
     ]
     return head + "".join(cards) + (hint if cards else "")

@@ -321,7 +321,7 @@ def test_standard_configs_call_the_public_api(tmp_path, monkeypatch):
         calls.append(("retrieve", k, index, mode, model))
         return fake.retrieve(question, k)
 
-    def answer(question, *, index=None, k=5, mode="hybrid", laws=(), model=None):
+    def answer(question, *, index=None, k=5, mode="hybrid", laws=(), model=None, history=()):
         calls.append(("answer", k, index, mode, model))
         return fake.answer(question)
 

@@ -105,15 +105,15 @@ def test_history_is_capped_and_cleaned_for_rewriting(seed_index, only_quotes, mo
     seen: list[int] = []
     rewrite = api.rewrite_question
 
-    def recording(question, history):
+    def recording(question, history, index):
         seen.append(len(history))
-        return rewrite(question, history)
+        return rewrite(question, history, index)
 
     monkeypatch.setattr(api, "rewrite_question", recording)
     result = answer("那违反了怎么处罚？", history=[_turn("条例\ud800\x00什么时候施行？")] * 500)
     assert seen == [api.MAX_HISTORY_TURNS] and api.MAX_HISTORY_TURNS <= 10
     only_quotes(result)
-    assert result.rewritten_question.startswith("条例什么时候施行")
+    assert not any(c in result.rewritten_question for c in "\ud800\x00")
 
 
 def test_question_length_limit():

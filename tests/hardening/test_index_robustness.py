@@ -76,7 +76,7 @@ def child_build(folder: str, out: str, fake: bool, stall: str) -> None:
     if stall == "write":
         index_module.save_faiss = stalling(index_module.save_faiss)
     elif stall == "switch":
-        index_module._write_atomic = stalling(index_module._write_atomic)
+        index_module.write_atomic = stalling(index_module.write_atomic)
 
     def progress(done: int, total: int) -> None:
         print(f"progress {done} {total} {time.time()}", flush=True)

@@ -1,0 +1,299 @@
+"""`rag calibrate`: fit the abstention model and the whole-article quote cut-off on labelled questions,
+choose the operating point, and write rag/calibration.json (plus the feature table and a plot).
+
+Examples, each a question run through retrieval on an index (never a held-out set):
+    seed_answerable   seed_dev answerable questions on the seed index (label 1 when a gold article is
+                      within the articles the reader quotes; all of them count for false abstention)
+    seed_unanswerable seed_dev unanswerable questions and the near-topic tuning set on the seed index (label 0)
+    seed_offtopic     stard_tune asked of the seed index: real legal questions the data regulation does not answer (0)
+    library           stard_tune asked of a library index (1 when a gold article is in the top hits)
+The threshold is chosen on out-of-fold probabilities (5 folds by question id), so the rates printed
+are not the fit's own optimism; the final model is then fitted on all examples."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+import rag
+from rag.abstention import CALIBRATION_PATH, FEATURES, AbstentionModel, Calibration
+from rag.abstention import measure_support
+from rag.reader import READ_HITS, read
+from rag.retrieve import RetrieveOptions, search
+
+from .metrics import gold_ranks, keyword_recall, mean
+from .questions import Catalog, EvalError, LawArticle, load_questions, resolve_gold
+
+__all__ = ["Example", "Targets", "collect", "fit_calibration", "choose_threshold", "run", "add_arguments", "QUESTIONS"]
+
+ROOT = Path(__file__).resolve().parent
+QUESTIONS = ROOT / "questions"
+FEATURE_TABLE = ROOT / "calibration" / "features.jsonl"
+GROUPS = ("seed_answerable", "seed_unanswerable", "seed_offtopic", "library")
+FOLDS = 5
+LIBRARY_OK_RANK = 5  # a library question is a positive example when a gold article is this high
+CUTOFFS = (0, 60, 100, 150, 200, 250, 300, 400, 600, 100_000)  # whole-article quote cut-offs tried (chars)
+
+
+@dataclass(frozen=True)
+class Example:
+    id: str
+    group: str
+    features: list[float]  # in FEATURES order
+    label: int | None  # 1 answerable from the hits, 0 not; None: answerable but retrieval missed (not fitted)
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The operating point's constraints (issue: answers a person can trust)."""
+
+    seed_false_abstention: float = 0.02
+    library_false_abstention: float = 0.05
+
+
+def _question_id(group: str, qid: str) -> str:
+    return f"{group}:{qid}"
+
+
+def collect(questions: Path, group: str, index: str | Path | None, k: int = 5) -> tuple[list[Example], list[dict]]:
+    """Examples of one question set on one index, and per answerable question what the quote sweep needs.
+    In the seed_offtopic group every question counts as unanswerable (its gold is in other laws)."""
+    loaded = rag.get_index(index)
+    if group == "seed_offtopic":
+        resolved = [replace(q, gold=()) for q in load_questions(questions)]
+    else:
+        resolved = resolve_gold(load_questions(questions), Catalog.from_index(loaded)).questions
+    examples: list[Example] = []
+    quotable: list[dict] = []
+    queries = loaded.embedder.encode_queries([q.question for q in resolved])  # one batch: much faster than one by one
+    for question, query in zip(resolved, queries):
+        hits = search(loaded, question.question, RetrieveOptions(k=k), query=query)
+        ranking = [LawArticle(h.law, h.article, h.doc_id) for h in hits]
+        ranks = [r for r in gold_ranks(ranking, question.gold) if r is not None]
+        best = min(ranks, default=None)
+        if not question.answerable:
+            label: int | None = 0
+        else:
+            reach = READ_HITS if group == "seed_answerable" else LIBRARY_OK_RANK
+            label = 1 if best is not None and best <= reach else None
+        support = measure_support(loaded, question.question, hits)
+        examples.append(Example(_question_id(group, question.id), group, support.vector().tolist(), label))
+        if question.keywords and best == 1:
+            quotable.append({"question": question.question, "keywords": list(question.keywords), "hits": hits, "index": loaded})
+    return examples, quotable
+
+
+def _weights(groups: Sequence[str]) -> np.ndarray:
+    """Each group weighs the same in the fit, whatever its size."""
+    counts = {g: groups.count(g) for g in set(groups)}
+    return np.array([len(groups) / (len(counts) * counts[g]) for g in groups])
+
+
+def _fold(example_id: str) -> int:
+    return int(hashlib.sha1(example_id.encode()).hexdigest(), 16) % FOLDS
+
+
+def out_of_fold(examples: Sequence[Example], regularization: float = 1.0) -> np.ndarray:
+    """P(answerable) of every example from a model fitted without its fold (NaN for unlabelled ones)."""
+    X = np.array([e.features for e in examples])
+    labelled = np.array([e.label is not None for e in examples])
+    y = np.array([e.label if e.label is not None else -1 for e in examples])
+    folds = np.array([_fold(e.id) for e in examples])
+    groups = [e.group for e in examples]
+    probabilities = np.full(len(examples), np.nan)
+    for fold in range(FOLDS):
+        train = labelled & (folds != fold)
+        model = AbstentionModel.fit(X[train], y[train], sample_weight=_weights([g for g, t in zip(groups, train) if t]), regularization=regularization)
+        probabilities[folds == fold] = model.probabilities(X[folds == fold])
+    return probabilities
+
+
+def rates(examples: Sequence[Example], probabilities: np.ndarray, threshold: float) -> dict[str, float | None]:
+    """At a threshold: false abstention on seed answerable and library questions, abstention elsewhere."""
+    abstain = probabilities < threshold
+    out: dict[str, float | None] = {}
+    for group in GROUPS:
+        chosen = [a for a, e in zip(abstain, examples) if e.group == group]
+        out[group] = float(np.mean(chosen)) if chosen else None
+    return out
+
+
+def choose_threshold(examples: Sequence[Example], probabilities: np.ndarray, targets: Targets = Targets()) -> tuple[float, list[dict]]:
+    """The largest threshold whose false abstention meets the targets (abstaining more elsewhere is then
+    as much as those targets allow), and the trade-off curve over all thresholds."""
+    candidates = np.unique(np.concatenate([np.linspace(0, 1, 201), probabilities[~np.isnan(probabilities)]]))
+    curve = []
+    best = 0.0
+    for threshold in candidates:
+        point = rates(examples, probabilities, float(threshold))
+        feasible = (point["seed_answerable"] or 0.0) <= targets.seed_false_abstention and (
+            point["library"] is None or point["library"] <= targets.library_false_abstention
+        )
+        if feasible:
+            best = float(threshold)
+        curve.append({"threshold": float(threshold), **point})
+    thinned = [p for i, p in enumerate(curve) if i % max(1, len(curve) // 120) == 0]
+    return best, thinned
+
+
+def _sweep_quotes(quotable: list[dict], model: AbstentionModel) -> list[dict]:
+    """Keyword recall and quote length of the answers for each whole-article cut-off (abstention off)."""
+    never = replace(model, threshold=0.0)
+    rows = []
+    for cutoff in CUTOFFS:
+        calibration = Calibration(abstention=never, whole_article_chars=cutoff)
+        recalls, lengths = [], []
+        for item in quotable:
+            reply = read(item["index"], item["question"], item["hits"], calibration)
+            recalls.append(keyword_recall(reply.text, item["keywords"]))
+            lengths.append(sum(len(c.quote) for c in reply.citations))
+        rows.append({"cutoff": cutoff, "keyword_recall": mean(recalls), "quote_chars": mean(lengths)})
+    return rows
+
+
+def fit_calibration(examples: Sequence[Example], targets: Targets = Targets(), regularization: float = 1.0) -> Calibration:
+    """The abstention model fitted on all labelled examples, its threshold chosen out of fold."""
+    probabilities = out_of_fold(examples, regularization)
+    threshold, curve = choose_threshold(examples, probabilities, targets)
+    labelled = [e for e in examples if e.label is not None]
+    model = AbstentionModel.fit(
+        np.array([e.features for e in labelled]), np.array([e.label for e in labelled]), sample_weight=_weights([e.group for e in labelled]), regularization=regularization
+    )
+    model.threshold = threshold
+    counts = {g: {"examples": sum(e.group == g for e in examples), "fitted": sum(e.group == g and e.label is not None for e in examples)} for g in GROUPS}
+    report = {"targets": asdict(targets), "counts": counts, "out_of_fold_at_threshold": rates(examples, probabilities, threshold), "curve": curve}
+    return Calibration(abstention=model, report=report)
+
+
+def choose_cutoff(sweep: list[dict]) -> int:
+    """The smallest cut-off whose keyword recall is within 0.01 of the best one."""
+    best = max(row["keyword_recall"] or 0.0 for row in sweep)
+    return next(row["cutoff"] for row in sweep if (row["keyword_recall"] or 0.0) >= best - 0.01)
+
+
+def plot_tradeoff(calibration: Calibration) -> bytes:
+    """PNG: false abstention (seed answerable, library) against off-topic and near-topic questions answered."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve = calibration.report["curve"]
+    chosen = calibration.report["out_of_fold_at_threshold"]
+    figure, axis = plt.subplots(figsize=(6.4, 4.4), dpi=110)
+    names = {"seed_offtopic": "off-topic (STARD on the seed)", "seed_unanswerable": "near-topic and seed_dev unanswerable"}
+    for group, label in (("seed_answerable", "x: seed answerable"), ("library", "x: library (STARD tune)")):
+        if chosen.get(group) is None:
+            continue
+        for other, style in (("seed_offtopic", "-"), ("seed_unanswerable", "--")):
+            axis.plot([p[group] for p in curve], [1 - p[other] for p in curve], style, label=f"{label}; y: {names[other]}")
+            axis.plot([chosen[group]], [1 - chosen[other]], "o", color="black")
+    axis.set_xlabel("false abstention rate (answerable questions abstained)")
+    axis.set_ylabel("share of unanswerable questions answered")
+    axis.set_xlim(0, 0.3)
+    axis.set_ylim(0, 1)
+    axis.grid(alpha=0.3)
+    axis.set_title(f"abstention trade-off (out of fold); chosen threshold {calibration.abstention.threshold:.3f}")
+    axis.legend(fontsize=7)
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def save_examples(examples: Sequence[Example], path: Path) -> None:
+    from rag.index import write_atomic
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"features_order": list(FEATURES)})] + [json.dumps(asdict(e), ensure_ascii=False) for e in examples]
+    write_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"))
+
+
+def load_examples(path: Path) -> list[Example]:
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    if tuple(json.loads(lines[0])["features_order"]) != FEATURES:
+        raise EvalError(f"{path} 的特征与代码不符；请重新运行 rag calibrate")
+    return [Example(**json.loads(line)) for line in lines[1:]]
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--library-index", help="整库索引目录（提供 STARD 调参集的正例；不给则只用种子条例）")
+    parser.add_argument("--out", default=str(CALIBRATION_PATH), help=f"写入的校准文件（默认 {CALIBRATION_PATH}）")
+    parser.add_argument("--features", default=str(FEATURE_TABLE), help="特征表（保存，可不重新检索而重新拟合）")
+    parser.add_argument("--refit", action="store_true", help="只用已保存的特征表重新拟合，不运行检索")
+    parser.add_argument("--plot", default="reports/calibration/tradeoff.png", help="权衡曲线图")
+
+
+def _print_summary(calibration: Calibration) -> None:
+    model = calibration.abstention
+    report = calibration.report
+    print(f"拒答阈值 {model.threshold:.3f}（目标：种子可回答题误拒 ≤ {report['targets']['seed_false_abstention']:.0%}，整库误拒 ≤ {report['targets']['library_false_abstention']:.0%}）")
+    print("各组样例（总数/参与拟合）：" + "，".join(f"{g} {c['examples']}/{c['fitted']}" for g, c in report["counts"].items()))
+    print("交叉验证下在该阈值的拒答比例：" + "，".join(f"{g} {v:.3f}" for g, v in report["out_of_fold_at_threshold"].items() if v is not None))
+    print("特征系数（标准化后，正数倾向于回答）：")
+    for name, weight in sorted(model.weights().items(), key=lambda item: -abs(item[1])):
+        print(f"  {name:15s} {weight:+.3f}")
+    if "quote_sweep" in report:
+        print("整条引用的长度上限（字）→ 关键词召回 / 引文平均长度：")
+        for row in report["quote_sweep"]:
+            print(f"  {row['cutoff']:>6}  {row['keyword_recall']:.3f}  {row['quote_chars']:.0f}")
+        print(f"选定：{calibration.whole_article_chars} 字以内的条文整条引用")
+
+
+def _previous(path: Path) -> Calibration | None:
+    """The calibration written before, if it is readable by this code (a refit keeps its quote cut-off)."""
+    try:
+        return Calibration.load(path)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def run(args) -> int:
+    from rag.index import write_atomic
+
+    features = Path(args.features)
+    quotable: list[dict] = []
+    if args.refit:
+        examples = load_examples(features)
+    else:
+        sets = [
+            (QUESTIONS / "seed_dev.jsonl", "seed_answerable", None),
+            (QUESTIONS / "seed_near_tune.jsonl", "seed_unanswerable", None),
+            (QUESTIONS / "stard_tune.jsonl", "seed_offtopic", None),
+        ]
+        if args.library_index:
+            sets.append((QUESTIONS / "stard_tune.jsonl", "library", args.library_index))
+        examples = []
+        for path, group, index in sets:
+            found, quotes = collect(path, group, index)
+            if group == "seed_answerable":
+                # seed_dev's unanswerable questions are unanswerable examples, whatever file they come from
+                found = [Example(e.id, "seed_unanswerable", e.features, e.label) if e.label == 0 else e for e in found]
+                quotable = quotes
+            examples.extend(found)
+            print(f"{path.name} @ {index or '内置条例'}：{len(found)} 题")
+        save_examples(examples, features)
+    calibration = fit_calibration(examples)
+    previous = _previous(Path(args.out))
+    if quotable:
+        sweep = _sweep_quotes(quotable, calibration.abstention)
+        calibration.report["quote_sweep"] = sweep
+        calibration.whole_article_chars = choose_cutoff(sweep)
+    elif previous is not None:  # a refit from the feature table keeps the measured cut-off
+        calibration.whole_article_chars = previous.whole_article_chars
+        calibration.report["quote_sweep"] = previous.report.get("quote_sweep", [])
+    calibration.report["library_index"] = str(args.library_index or (previous.report.get("library_index", "") if args.refit and previous else ""))
+    calibration.save(Path(args.out))
+    plot = Path(args.plot)
+    plot.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(plot, plot_tradeoff(calibration))
+    _print_summary(calibration)
+    print(f"已写入 {args.out}、{features} 和 {plot}")
+    return 0

@@ -1,0 +1,260 @@
+"""Whether the retrieved articles answer the question: support features → a fitted logistic model.
+
+The features describe how well the top article supports an answer (lexical coverage by character
+bigrams and by words, dense score and margin, BM25, lookup, question language, answer-type cues, deferral clauses,
+region and law scope). AbstentionModel is fitted on labelled questions by `rag calibrate`
+(rag/calibrate.py); its parameters and operating point live in rag/calibration.json."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .index import Index, write_atomic
+from .lexical import content_terms, content_words
+from .records import Hit
+
+__all__ = [
+    "Support",
+    "FEATURES",
+    "AbstentionModel",
+    "measure_support",
+    "term_weights",
+    "coverage",
+    "defers",
+    "CALIBRATION_PATH",
+    "load_calibration",
+    "Calibration",
+]
+
+CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
+
+# Expected-answer-type cue: the question wants an amount, a time, a duration or contact details
+_ASKS_QUANTITY = re.compile(
+    r"多少|几点|几月|几号|几天|几年|几个小时|几小时|多久|多长时间|多大|多高|金额|费用|收费|价格|电价|工资|罚款|"
+    r"网址|电话|地址|how (?:much|many|long)|what (?:time|date)|when (?:does|did|will|is|was)",
+    re.IGNORECASE,
+)
+_QUANTITY = re.compile(r"\d|[零一二三四五六七八九十百千万两]+(?:元|年|个月|月|日|天|小时|倍|人|项|次|％|%)|百分之")
+# An article that leaves the specific rule (penalty, amount, procedure) to other laws
+_DEFERRAL = re.compile(
+    r"从其规定|依照有关法律|依照有关规定|按照国家有关规定|依照国家有关规定|按照有关规定|依照.{1,20}的规定(?:执行|处理|处罚|给予处罚)"
+)
+_PROVINCES = (
+    "北京 天津 上海 重庆 河北 山西 辽宁 吉林 黑龙江 江苏 浙江 安徽 福建 江西 山东 河南 湖北 湖南 广东 海南 "
+    "四川 贵州 云南 陕西 甘肃 青海 台湾 内蒙古 广西 西藏 宁夏 新疆 香港 澳门"
+).split()
+_TITLE = re.compile(r"《([^》]{2,40})》")
+
+
+def defers(text: str) -> bool:
+    """Whether an article defers its specific rule to other laws (法律、行政法规有处罚规定的，从其规定)."""
+    return bool(_DEFERRAL.search(text))
+
+
+@dataclass(frozen=True)
+class Support:
+    """How well the top articles support an answer; AbstentionModel reads these as its features."""
+
+    lexical: float = 0.0  # idf-weighted share of the question's content terms found in the top article
+    dense: float = 0.0  # dense cosine of the top article
+    margin: float = 0.0  # dense cosine of the top article minus that of the second
+    bm25: float = 0.0  # BM25 score of the top article over the largest score the question's terms could reach
+    lookup: float = 0.0  # the question named the article (or asked what a term it defines means)
+    document: float = 0.0  # the top hit is the law's own record (author, dates, revisions)
+    english: float = 0.0  # the question has no Chinese content terms (lexical features then say nothing)
+    terms: float = 0.0  # log(1 + number of content terms of the question)
+    asks_quantity: float = 0.0  # the question wants an amount, a time, a duration or contact details
+    quantity_unmet: float = 0.0  # …and the top article states no number and defers to no other law
+    deferral: float = 0.0  # the top article defers its specific rule to other laws
+    other_region: float = 0.0  # the question names a province that the top (local) law does not cover
+    words: float = 0.0  # share of the question's content words (jieba) found in the top article
+    words_top3: float = 0.0  # …found in at least one of the top three articles
+    unknown: float = 0.0  # share of the question's content words that no text of the index contains
+    focus: float = 0.0  # the word a question word asks about (多少手续费, 哪个部门) is in the top article: 1, not: -1, none: 0
+    other_law: float = 0.0  # the question names a 《law》 the index does not hold
+    named_law: float = 0.0  # the question names a law of the index and the top article is from it
+
+    def vector(self) -> np.ndarray:
+        return np.array([getattr(self, name) for name in FEATURES], dtype=np.float64)
+
+
+FEATURES: tuple[str, ...] = tuple(f.name for f in fields(Support))
+
+
+def term_weights(index: Index, question: str) -> dict[str, float]:
+    """The question's content terms with their idf in the index; a term no law contains weighs as the rarest."""
+    terms = content_terms(question)
+    idf = {t: index.lexical.idf(t) for t in terms}
+    unseen = max(idf.values(), default=1.0) or 1.0
+    return {t: (w if w > 0 else unseen) for t, w in idf.items()}
+
+
+def coverage(weights: dict[str, float], text: str) -> float:
+    total = sum(weights.values())
+    return sum(w for t, w in weights.items() if t in text) / total if total else 0.0
+
+
+def _other_region(question: str, law_title: str) -> bool:
+    home = next((p for p in _PROVINCES if law_title.startswith(p)), None)
+    return home is not None and any(p != home and p in question for p in _PROVINCES)
+
+
+def _other_law(index: Index, question: str) -> bool:
+    return any(not index.names.doc_ids(title) for title in _TITLE.findall(question))
+
+
+# Question words whose neighbouring content word is what the question asks for
+_ASKING = frozenset("多少 几 哪些 哪个 哪家 哪种 什么 谁 多长时间 多久 何种 哪类 哪级 时候 时间".split())
+_CONTENT_TAGS = ("n", "v", "a", "m", "l", "j", "i")
+
+
+def _focus(question: str) -> str:
+    """The content word next to the first question word (after it, else before it): 手续费 in 要交多少手续费。"""
+    import jieba.posseg
+
+    words = [(w.word, w.flag) for w in jieba.posseg.lcut(question)]
+    for i, (word, _) in enumerate(words):
+        if word in _ASKING or (word.startswith("几") and len(word) <= 3):
+            for j in (i + 1, i - 1):
+                if 0 <= j < len(words) and len(words[j][0]) >= 2 and words[j][1].startswith(_CONTENT_TAGS) and words[j][0] not in _ASKING:
+                    return words[j][0]
+            return ""
+    return ""
+
+
+def _in_index(index: Index, word: str) -> bool:
+    return any(word in index.chunks[row].text for row in index.lexical.documents_with(word))
+
+
+def measure_support(index: Index, question: str, hits: Sequence[Hit]) -> Support:
+    """The support features of the top hits (best first), from retrieval's scores and the texts."""
+    if not hits:
+        return Support(other_law=float(_other_law(index, question)))
+    weights = term_weights(index, question)
+    top = hits[0]
+    dense = [h.scores.get("dense", 0.0) for h in hits[:2]]
+    known_idf = sum(index.lexical.idf(t) for t in index.lexical.known(list(weights)))
+    deferral = defers(top.text)
+    asks_quantity = bool(_ASKS_QUANTITY.search(question))
+    named = index.names.doc_ids(question) if len(index.laws) > 1 else set()
+    words = content_words(question)
+    share = (lambda found: sum(found) / len(words)) if words else (lambda found: 0.0)
+    focus = _focus(question)
+    return Support(
+        lexical=coverage(weights, top.text + " ".join(top.chunk.path)),
+        dense=dense[0],
+        margin=dense[0] - dense[1] if len(dense) > 1 else dense[0],
+        bm25=top.scores.get("bm25", 0.0) / (2.2 * known_idf) if known_idf else 0.0,
+        lookup=float("lookup" in top.scores or "definition" in top.scores),
+        document=float(top.chunk.is_document),
+        english=float(not any(not t.isascii() for t in weights)),
+        terms=math.log1p(len(weights)),
+        asks_quantity=float(asks_quantity),
+        quantity_unmet=float(asks_quantity and not deferral and not _QUANTITY.search(top.text)),
+        deferral=float(deferral),
+        other_region=float(_other_region(question, top.law)),
+        words=share([w in top.text for w in words]),
+        words_top3=share([any(w in h.text for h in hits[:3]) for w in words]),
+        unknown=share([not _in_index(index, w) for w in words]),
+        focus=0.0 if not focus else 1.0 if focus in top.text else -1.0,
+        other_law=float(_other_law(index, question)),
+        named_law=float(top.doc_id in named),
+    )
+
+
+@dataclass
+class AbstentionModel:
+    """Logistic regression on standardised support features: P(the top articles answer the question).
+
+    The reader abstains when that probability is below `threshold` (the operating point chosen by
+    `rag calibrate`)."""
+
+    features: tuple[str, ...] = FEATURES
+    mean: list[float] = field(default_factory=lambda: [0.0] * len(FEATURES))
+    scale: list[float] = field(default_factory=lambda: [1.0] * len(FEATURES))
+    coef: list[float] = field(default_factory=lambda: [0.0] * len(FEATURES))
+    intercept: float = 0.0
+    threshold: float = 0.5
+    regularization: float = 1.0  # sklearn's C
+
+    @classmethod
+    def fit(cls, X: np.ndarray, y: np.ndarray, *, sample_weight: np.ndarray | None = None, regularization: float = 1.0) -> AbstentionModel:
+        """Fit on feature rows X (columns in FEATURES order) and labels y (1 = answerable); deterministic."""
+        from sklearn.linear_model import LogisticRegression
+
+        X = np.asarray(X, dtype=np.float64)
+        mean = X.mean(axis=0)
+        scale = X.std(axis=0)
+        scale[scale == 0] = 1.0
+        model = LogisticRegression(C=regularization, solver="lbfgs", max_iter=1000)
+        model.fit((X - mean) / scale, np.asarray(y, dtype=int), sample_weight=sample_weight)
+        return cls(
+            mean=mean.tolist(), scale=scale.tolist(), coef=model.coef_[0].tolist(), intercept=float(model.intercept_[0]), regularization=regularization
+        )
+
+    def probabilities(self, X: np.ndarray) -> np.ndarray:
+        """P(answerable) for each row of X."""
+        z = (np.atleast_2d(np.asarray(X, dtype=np.float64)) - self.mean) / self.scale @ np.array(self.coef) + self.intercept
+        return 1.0 / (1.0 + np.exp(-z))
+
+    def probability(self, support: Support) -> float:
+        return float(self.probabilities(support.vector())[0])
+
+    def abstains(self, support: Support) -> bool:
+        return self.probability(support) < self.threshold
+
+    def weights(self) -> dict[str, float]:
+        """Each feature's coefficient on the standardised scale: its pull towards answering."""
+        return dict(zip(self.features, self.coef))
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "features": list(self.features)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> AbstentionModel:
+        model = cls(**{**data, "features": tuple(data["features"])})
+        if model.features != FEATURES:
+            missing = sorted(set(FEATURES) ^ set(model.features))
+            raise ValueError(f"拒答模型的特征与代码不符（{', '.join(missing)}）；请重新运行 rag calibrate")
+        return model
+
+
+@dataclass
+class Calibration:
+    """What `rag calibrate` fits: the abstention model and the quote length cut-off, with how they were measured."""
+
+    abstention: AbstentionModel = field(default_factory=AbstentionModel)
+    whole_article_chars: int = 200  # articles up to this long are quoted whole
+    report: dict = field(default_factory=dict)  # data, metrics and curves behind the choices
+
+    def to_dict(self) -> dict:
+        return {"abstention": self.abstention.to_dict(), "whole_article_chars": self.whole_article_chars, "report": self.report}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Calibration:
+        return cls(AbstentionModel.from_dict(data["abstention"]), int(data["whole_article_chars"]), dict(data.get("report", {})))
+
+    def save(self, path: Path) -> None:
+        write_atomic(Path(path), (json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
+
+    @classmethod
+    def load(cls, path: Path) -> Calibration:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+_calibration: Calibration | None = None
+
+
+def load_calibration() -> Calibration:
+    """The calibration shipped with the package (rag/calibration.json), read once."""
+    global _calibration
+    if _calibration is None:
+        _calibration = Calibration.load(CALIBRATION_PATH)
+    return _calibration

@@ -1,0 +1,59 @@
+"""The extractive reader: quotes carry the sentence that answers with the context it needs, and the
+reader makes no model call (retrieval encodes the question once; sentences are scored lexically)."""
+
+import numpy as np
+
+from rag import answer, get_index
+from rag.reader import _context, _quote, _Reading
+from rag.records import Chunk, Hit
+
+
+def reading(text: str, sentences: list[str], scores: list[float]) -> _Reading:
+    hit = Hit(Chunk("c", "d", "法", "第一条", 1, 0, text), 1.0, 1)
+    return _Reading(hit, sentences, np.array(scores))
+
+
+def test_a_short_article_is_quoted_whole_even_when_its_last_sentence_scores_best():
+    sentences = ["县级以上人民政府应当建立数据共享机制。", "有关部门应当予以配合。"]
+    quote, highlight = _quote(reading("".join(sentences), sentences, [0.2, 0.9]), whole=True)
+    assert quote == "".join(sentences)
+    assert highlight == sentences[1]
+
+
+def test_a_list_item_is_quoted_with_the_sentence_it_hangs_from_and_a_lead_with_its_items():
+    sentences = ["本条例下列用语的含义：", "（一）甲，是指某物；", "（二）乙，是指另一物；", "（三）丙，是指第三物。", "其他规定。"]
+    assert _context(sentences, {2}) == {0, 2}
+    assert _context(sentences, {0}) == {0, 1, 2, 3}
+
+
+def test_a_back_reference_brings_the_sentence_it_refers_to():
+    sentences = ["单位应当保护数据安全。", "前款规定的单位包括企业。"]
+    assert _context(sentences, {1}) == {0, 1}
+
+
+def test_long_article_quote_keeps_the_lead_of_the_best_item():
+    sentences = ["有下列情形之一的，应当报告：", "（一）发生数据泄露；", "（二）系统遭到攻击；"] + [f"第{i}句其他内容。" for i in range(20)]
+    text = "".join(sentences)
+    quote, highlight = _quote(reading(text, sentences, [0.1, 0.2, 0.9] + [0.0] * 20), whole=False)
+    assert quote.startswith("有下列情形之一的，应当报告：") and "（二）系统遭到攻击；" in quote
+    assert highlight == "（二）系统遭到攻击；"
+
+
+def test_answer_encodes_the_question_once_and_no_sentence(seed_index, monkeypatch):
+    index = get_index()
+    calls = {"queries": 0, "passages": 0}
+    encode_queries, encode_passages = index.embedder.encode_queries, index.embedder.encode_passages
+
+    def count_queries(texts):
+        calls["queries"] += 1
+        return encode_queries(texts)
+
+    def count_passages(texts, **options):
+        calls["passages"] += 1
+        return encode_passages(texts, **options)
+
+    monkeypatch.setattr(index.embedder, "encode_queries", count_queries)
+    monkeypatch.setattr(index.embedder, "encode_passages", count_passages)
+    result = answer("数据中心用电有什么支持政策？")
+    assert result.citations
+    assert calls == {"queries": 1, "passages": 0}
