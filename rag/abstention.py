@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -16,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import RagError
 from .index import Index, write_atomic
 from .lexical import content_terms, content_words
 from .records import Hit
@@ -253,8 +255,12 @@ _calibration: Calibration | None = None
 
 
 def load_calibration() -> Calibration:
-    """The calibration shipped with the package (rag/calibration.json), read once."""
+    """The calibration in $RAG_CALIBRATION, else the one shipped with the package (rag/calibration.json); read once."""
     global _calibration
     if _calibration is None:
-        _calibration = Calibration.load(CALIBRATION_PATH)
+        path = Path(os.environ.get("RAG_CALIBRATION") or CALIBRATION_PATH)
+        try:
+            _calibration = Calibration.load(path)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise RagError(f"无法读取拒答校准文件 {path}（{error}）。请检查 RAG_CALIBRATION，或重新运行 rag calibrate") from error
     return _calibration

@@ -89,3 +89,14 @@ def test_a_penalty_question_is_answered_from_the_deferral_clause_without_an_amou
     quoted = "".join(c.quote for c in result.citations)
     said = re.sub(r"\[\d+\]", "", result.text.replace(deferral_note(top.law), ""))
     assert all(number in quoted for number in re.findall(r"\d+", said))
+
+
+def test_a_bad_calibration_file_is_a_clear_error(tmp_path, monkeypatch):
+    import rag.abstention as abstention
+    from rag.errors import RagError
+
+    (tmp_path / "bad.json").write_text("{", encoding="utf-8")
+    monkeypatch.setattr(abstention, "_calibration", None)
+    monkeypatch.setenv("RAG_CALIBRATION", str(tmp_path / "bad.json"))
+    with pytest.raises(RagError, match="RAG_CALIBRATION"):
+        abstention.load_calibration()
