@@ -148,14 +148,19 @@ def score(index: Index, candidate: Candidate, scope: np.ndarray | None = None) -
     of all its terms, and the idf mass of the terms found. A term that no article contains weighs as
     much as the rarest one, as in the reader's support; zeros when no article shares a term with it."""
     terms = _terms(index, candidate.text)
+    own = _terms(index, candidate.own)
     rows = list(candidate.rows)
     if not rows and terms:
         bm25 = index.lexical.scores(" ".join(terms), weight_mask=scope)
+        # Among the articles holding the follow-up's own words, when there are any: the frame's words
+        # alone must not pick an article that lacks the new subject
+        holding = index.lexical.scores(" ".join(own), weight_mask=scope) > 0 if own else None
+        if holding is not None and holding.any():
+            bm25 = np.where(holding, bm25, 0.0)
         rows = [int(np.argmax(bm25))] if bm25.max() > 0 else []
     if not rows:
         return 0.0, 0.0, 0.0
     article = " ".join(index.chunks[r].text + " " + " ".join(index.chunks[r].path) for r in rows)
-    own = _terms(index, candidate.own)
     idf = {t: index.lexical.idf(t) for t in dict.fromkeys(terms + own)}
     rarest = max(idf.values(), default=0.0) or 1.0
     weight = {t: w or rarest for t, w in idf.items()}
