@@ -22,9 +22,10 @@ from typing import Sequence
 import numpy as np
 
 import rag
-from rag.abstention import CALIBRATION_PATH, FEATURES, AbstentionModel, Calibration
-from rag.abstention import measure_support
+from rag.abstention import CALIBRATION_PATH, FEATURES, AbstentionModel, Calibration, measure_support
+from rag.index import Index, write_atomic
 from rag.reader import READ_HITS, read
+from rag.records import Hit
 from rag.retrieve import RetrieveOptions, search
 
 from .metrics import gold_ranks, keyword_recall, mean
@@ -57,35 +58,43 @@ class Targets:
     library_false_abstention: float = 0.05
 
 
-def _question_id(group: str, qid: str) -> str:
-    return f"{group}:{qid}"
+@dataclass(frozen=True)
+class Quotable:
+    """An answerable question whose top hit is gold, for measuring the quote cut-off."""
+
+    question: str
+    keywords: tuple[str, ...]
+    hits: list[Hit]
+    index: Index
 
 
-def collect(questions: Path, group: str, index: str | Path | None, k: int = 5) -> tuple[list[Example], list[dict]]:
-    """Examples of one question set on one index, and per answerable question what the quote sweep needs.
-    In the seed_offtopic group every question counts as unanswerable (its gold is in other laws)."""
+def collect(questions: Path, group: str, index: str | Path | None, k: int = 5) -> tuple[list[Example], list[Quotable]]:
+    """Examples of one question set on one index, and the questions the quote sweep reads. In the
+    seed_offtopic group every question counts as unanswerable (its gold is in other laws); in the
+    seed_answerable group the set's unanswerable questions go to seed_unanswerable."""
     loaded = rag.get_index(index)
     if group == "seed_offtopic":
         resolved = [replace(q, gold=()) for q in load_questions(questions)]
     else:
         resolved = resolve_gold(load_questions(questions), Catalog.from_index(loaded)).questions
     examples: list[Example] = []
-    quotable: list[dict] = []
+    quotable: list[Quotable] = []
     queries = loaded.embedder.encode_queries([q.question for q in resolved])  # one batch: much faster than one by one
     for question, query in zip(resolved, queries):
         hits = search(loaded, question.question, RetrieveOptions(k=k), query=query)
         ranking = [LawArticle(h.law, h.article, h.doc_id) for h in hits]
         ranks = [r for r in gold_ranks(ranking, question.gold) if r is not None]
         best = min(ranks, default=None)
+        own_group = "seed_unanswerable" if group == "seed_answerable" and not question.answerable else group
         if not question.answerable:
             label: int | None = 0
         else:
             reach = READ_HITS if group == "seed_answerable" else LIBRARY_OK_RANK
             label = 1 if best is not None and best <= reach else None
         support = measure_support(loaded, question.question, hits)
-        examples.append(Example(_question_id(group, question.id), group, support.vector().tolist(), label))
+        examples.append(Example(f"{group}:{question.id}", own_group, support.vector().tolist(), label))
         if question.keywords and best == 1:
-            quotable.append({"question": question.question, "keywords": list(question.keywords), "hits": hits, "index": loaded})
+            quotable.append(Quotable(question.question, question.keywords, hits, loaded))
     return examples, quotable
 
 
@@ -142,7 +151,7 @@ def choose_threshold(examples: Sequence[Example], probabilities: np.ndarray, tar
     return best, thinned
 
 
-def _sweep_quotes(quotable: list[dict], model: AbstentionModel) -> list[dict]:
+def _sweep_quotes(quotable: list[Quotable], model: AbstentionModel) -> list[dict]:
     """Keyword recall and quote length of the answers for each whole-article cut-off (abstention off)."""
     never = replace(model, threshold=0.0)
     rows = []
@@ -150,8 +159,8 @@ def _sweep_quotes(quotable: list[dict], model: AbstentionModel) -> list[dict]:
         calibration = Calibration(abstention=never, whole_article_chars=cutoff)
         recalls, lengths = [], []
         for item in quotable:
-            reply = read(item["index"], item["question"], item["hits"], calibration)
-            recalls.append(keyword_recall(reply.text, item["keywords"]))
+            reply = read(item.index, item.question, item.hits, calibration)
+            recalls.append(keyword_recall(reply.text, item.keywords))
             lengths.append(sum(len(c.quote) for c in reply.citations))
         rows.append({"cutoff": cutoff, "keyword_recall": mean(recalls), "quote_chars": mean(lengths)})
     return rows
@@ -209,8 +218,6 @@ def plot_tradeoff(calibration: Calibration) -> bytes:
 
 
 def save_examples(examples: Sequence[Example], path: Path) -> None:
-    from rag.index import write_atomic
-
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [json.dumps({"features_order": list(FEATURES)})] + [json.dumps(asdict(e), ensure_ascii=False) for e in examples]
     write_atomic(path, ("\n".join(lines) + "\n").encode("utf-8"))
@@ -256,10 +263,8 @@ def _previous(path: Path) -> Calibration | None:
 
 
 def run(args) -> int:
-    from rag.index import write_atomic
-
     features = Path(args.features)
-    quotable: list[dict] = []
+    quotable: list[Quotable] = []
     if args.refit:
         examples = load_examples(features)
     else:
@@ -274,8 +279,6 @@ def run(args) -> int:
         for path, group, index in sets:
             found, quotes = collect(path, group, index)
             if group == "seed_answerable":
-                # seed_dev's unanswerable questions are unanswerable examples, whatever file they come from
-                found = [Example(e.id, "seed_unanswerable", e.features, e.label) if e.label == 0 else e for e in found]
                 quotable = quotes
             examples.extend(found)
             print(f"{path.name} @ {index or '内置条例'}：{len(found)} 题")

@@ -315,9 +315,8 @@ def _run_question(config: Config, question: Question, depth: int, history: list[
     """The row of one question; a conversation's later turn is answered with the earlier answers, and its
     ranks come from the passages answer() read for the rewritten question (the turn alone means little)."""
     if question.turn > 1:
-        hits, retrieve_ms, retrieve_error = None, 0.0, ""
         reply, answer_ms, answer_error = _timed(lambda: config.answer(question.question, history))
-        hits = reply.passages if reply else []
+        hits, retrieve_ms, retrieve_error = (reply.passages if reply else []), 0.0, ""
     else:
         hits, retrieve_ms, retrieve_error = _timed(lambda: config.retrieve(question.question, depth))
         reply, answer_ms, answer_error = _timed(lambda: config.answer(question.question))

@@ -135,11 +135,12 @@ def _in_index(index: Index, word: str) -> bool:
     return any(word in index.chunks[row].text for row in index.lexical.documents_with(word))
 
 
-def measure_support(index: Index, question: str, hits: Sequence[Hit]) -> Support:
-    """The support features of the top hits (best first), from retrieval's scores and the texts."""
+def measure_support(index: Index, question: str, hits: Sequence[Hit], weights: dict[str, float] | None = None) -> Support:
+    """The support features of the top hits (best first), from retrieval's scores and the texts;
+    `weights`: the question's term_weights() when the caller has them already."""
     if not hits:
         return Support(other_law=float(_other_law(index, question)))
-    weights = term_weights(index, question)
+    weights = term_weights(index, question) if weights is None else weights
     top = hits[0]
     dense = [h.scores.get("dense", 0.0) for h in hits[:2]]
     known_idf = sum(index.lexical.idf(t) for t in index.lexical.known(list(weights)))

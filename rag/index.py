@@ -77,13 +77,8 @@ class Index:
     def __post_init__(self) -> None:
         self.doc_ids = np.array([c.doc_id for c in self.chunks])
         self._by_article: dict[tuple[str, str], list[int]] = {}
-        self._rows: dict[str, int] = {}
         for i, chunk in enumerate(self.chunks):
             self._by_article.setdefault((chunk.doc_id, chunk.article), []).append(i)
-            self._rows[chunk.chunk_id] = i
-
-    def row_of(self, chunk_id: str) -> int:
-        return self._rows[chunk_id]
 
     def chunk_rows(self, doc_id: str, label: str) -> list[int]:
         """Rows of an article (several when it was split), or of a law's document record for label ''."""
@@ -184,7 +179,11 @@ def build_index(
         cache = EmbeddingCache(out / "embeddings.sqlite", embedder.dim)
         try:
             vectors = cache.encode(
-                [embed_text(c) for c in chunks], embedder.fingerprint, embedder.encode_passages, batch=commit_every, on_progress=progress
+                [embed_text(c) for c in chunks],
+                embedder.fingerprint,
+                embedder.encode_passages,
+                batch=commit_every,
+                on_progress=progress,
             )
         finally:
             cache.close()

@@ -104,7 +104,7 @@ def read(index: Index, question: str, hits: list[Hit], calibration: Calibration 
     calibration = calibration or load_calibration()
     weights = term_weights(index, question)
     readings = [_reading(h, weights) for h in hits[:READ_HITS]]
-    support = measure_support(index, question, hits)
+    support = measure_support(index, question, hits, weights)
     confidence = calibration.abstention.probability(support)
     if not hits or confidence < calibration.abstention.threshold:
         return Answer(question=question, text=ABSTAIN_TEXT, citations=[], passages=hits, abstained=True, confidence=confidence)
