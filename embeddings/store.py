@@ -8,12 +8,12 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Callable, Literal, Protocol, Sequence
 
 import faiss
 import numpy as np
 
-__all__ = ["IndexType", "build_faiss", "save_faiss", "load_faiss", "EmbeddingCache", "text_key"]
+__all__ = ["IndexType", "build_faiss", "save_faiss", "load_faiss", "EmbeddingCache", "VectorCache", "text_key"]
 
 IndexType = Literal["flat", "hnsw", "ivf"]
 
@@ -52,12 +52,22 @@ def text_key(model_fingerprint: str, text: str) -> str:
     return hashlib.sha256(f"{model_fingerprint}\x00{text}".encode("utf-8")).hexdigest()
 
 
-class EmbeddingCache:
-    """Vectors keyed by text_key(model, text), stored as float32 blobs in SQLite."""
+class VectorCache(Protocol):
+    """Vectors by text_key: what EmbeddingCache can share with other machines (a Milvus collection, say)."""
 
-    def __init__(self, path: Path, dim: int):
+    def get_many(self, keys: Sequence[str]) -> dict[str, np.ndarray]: ...
+
+    def put_many(self, items: dict[str, np.ndarray]) -> None: ...
+
+
+class EmbeddingCache:
+    """Vectors keyed by text_key(model, text), stored as float32 blobs in SQLite; with a `shared` cache,
+    what this machine lacks is looked up there too, and what it encodes is written to both."""
+
+    def __init__(self, path: Path, dim: int, shared: VectorCache | None = None):
         self.path = path
         self.dim = dim
+        self.shared = shared
         self._db = sqlite3.connect(str(path), timeout=60)
         self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, vector BLOB NOT NULL)")
         self._db.commit()
@@ -73,9 +83,18 @@ class EmbeddingCache:
                 vector = np.frombuffer(blob, dtype=np.float32)
                 if vector.shape == (self.dim,):  # a row from another dimension is ignored, not trusted
                     found[key] = vector
+        if self.shared is not None and len(found) < len(keys):
+            elsewhere = self.shared.get_many([k for k in keys if k not in found])
+            self._put_local(elsewhere)
+            found.update(elsewhere)
         return found
 
     def put_many(self, items: dict[str, np.ndarray]) -> None:
+        self._put_local(items)
+        if self.shared is not None:
+            self.shared.put_many(items)
+
+    def _put_local(self, items: dict[str, np.ndarray]) -> None:
         with self._db:
             self._db.executemany(
                 "INSERT OR REPLACE INTO vectors (key, vector) VALUES (?, ?)",

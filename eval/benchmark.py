@@ -99,7 +99,7 @@ def faiss_table(index_dir: Path, queries: list[str], repeats: int) -> list[Faiss
     from rag import get_index
 
     loaded = get_index(index_dir)
-    vectors = loaded.vectors.reconstruct_n(0, loaded.vectors.ntotal)
+    vectors = loaded.store.vectors.reconstruct_n(0, loaded.store.size)
     query_vectors = loaded.embedder.encode_queries(queries)
     _, truth = build_faiss(vectors, "flat").search(query_vectors, 10)
     rows = []
@@ -136,7 +136,7 @@ def precision_table(
     embedder = loaded.embedder
     questions = [q for q in load_questions(questions_path) if q.gold][:n_questions]
     query_vectors = embedder.encode_queries([q.question for q in questions])
-    _, top = loaded.vectors.search(query_vectors, pool)
+    _, top = loaded.store.vectors.search(query_vectors, pool)
     pools = []
     for question, rows in zip(questions, top):
         gold = [r for g in question.gold for r in loaded.chunk_rows(g.doc_id, g.article)]

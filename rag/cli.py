@@ -66,8 +66,10 @@ def _cmd_index(args: argparse.Namespace) -> int:
     from .api import DATA_DIR, default_index_path
     from .chunks import ChunkSettings
     from .index import build_index
+    from .store import StoreSpec
 
     paths = args.paths or [DATA_DIR]
+    store = StoreSpec(kind=args.store, faiss_type=args.faiss, milvus_uri=args.milvus_uri, collection=args.collection)
     out = Path(args.out) if args.out else default_index_path(args.model)
     bar = tqdm(unit="条", desc="编码条文", dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 30.0)
 
@@ -83,14 +85,19 @@ def _cmd_index(args: argparse.Namespace) -> int:
             model=ModelSpec(name=args.model, max_seq_length=args.max_seq_length, dtype=args.dtype, backend=args.backend),
             chunking=ChunkSettings(max_chars=args.max_chars),
             tokenizer=args.tokenizer,
-            faiss_type=args.faiss,
+            store=store,
+            shard=args.shard,
             progress=progress,
         )
     finally:
         bar.close()
     for error in errors:
         print(f"无法读取：{error}", file=sys.stderr)
-    print(f"索引已写入 {out}（{bar.total} 段不同的文本，{len(errors)} 个文件无法读取）")
+    if args.shard:
+        i, n = args.shard
+        print(f"分片 {i}/{n} 的向量已写入 Milvus（{bar.total} 段不同的文本）；所有分片完成后，不带 --shard 再运行一次生成索引版本")
+    else:
+        print(f"索引已写入 {out}（{bar.total} 段不同的文本，{len(errors)} 个文件无法读取）")
     return 0
 
 
@@ -148,6 +155,24 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        shard, shards = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"分片应写成 I/N，例如 0/2：{text}") from None
+    if not 0 <= shard < shards:
+        raise argparse.ArgumentTypeError(f"分片序号应在 0 到 N-1 之间：{text}")
+    return shard, shards
+
+
+def _collection_name(text: str) -> str:
+    from .milvus_store import valid_collection_name
+
+    if not valid_collection_name(text):
+        raise argparse.ArgumentTypeError(f"集合名只能由字母、数字和下划线组成，且不以数字开头：{text}")
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
     from embeddings.finetune import FinetuneSettings
     from embeddings.model import DEFAULT_MODEL, ModelSpec
@@ -188,6 +213,19 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("--max-chars", type=int, default=800, help="超过此长度的条文按段落拆分（默认 800）")
     index.add_argument("--tokenizer", choices=["bigram", "jieba"], default="bigram", help="BM25 分词方式")
     index.add_argument("--faiss", choices=["flat", "hnsw", "ivf"], default="flat", help="FAISS 索引类型")
+    index.add_argument(
+        "--store", choices=["faiss", "milvus"], default="faiss",
+        help="向量与 BM25 的存储（faiss：索引目录中的文件，默认；milvus：Milvus 集合，默认是索引目录中的 Milvus Lite）",
+    )
+    index.add_argument(
+        "--milvus-uri", metavar="URI",
+        help="Milvus 服务地址，如 http://127.0.0.1:19530（令牌从环境变量 MILVUS_TOKEN 读取；不给则用索引目录中的 Milvus Lite）",
+    )
+    index.add_argument("--collection", type=_collection_name, default="laws", help="Milvus 中的别名（默认 laws；每次建索引写入新集合后切换别名）")
+    index.add_argument(
+        "--shard", type=_shard, metavar="I/N",
+        help="分布式建索引：只编码第 I 个分片（共 N 个，0 起）的法规，向量写入 Milvus；各分片完成后不带 --shard 再运行一次",
+    )
     index.set_defaults(func=_cmd_index)
 
     tune = sub.add_parser("finetune", help="用问题集（含标准条文）微调嵌入模型（MNRL + BM25 难负例）")

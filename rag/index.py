@@ -2,12 +2,13 @@
 
 Layout of an index directory:
     CURRENT                 name of the live version folder (replaced atomically)
-    v-<id>/manifest.json    model, chunking, source files with checksums, checksums of the files below
-    v-<id>/chunks.jsonl     chunk records
+    v-<id>/manifest.json    model, chunking, store, source files with checksums, checksums of the files below
     v-<id>/laws.json        law records without their articles
-    v-<id>/vectors.faiss    FAISS index, row i = chunk i
-    v-<id>/bm25/            BM25 matrix (bm25s format)
+    v-<id>/bm25/            BM25 matrix (bm25s format): the term statistics the answer layer reads
     v-<id>/definitions.json the terms each law defines (本法所称X，是指…) and the article defining them
+    v-<id>/chunks.jsonl     chunk records          } FAISS store (rag/store.py); the Milvus store keeps
+    v-<id>/vectors.faiss    FAISS index, row i = chunk i } both in a collection (rag/milvus_store.py)
+    milvus.db               embedded Milvus Lite database (Milvus store without --milvus-uri)
     embeddings.sqlite       embedding cache shared by all versions (incremental, resumable builds)
     .lock                   held while building
 """
@@ -30,7 +31,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from embeddings.model import Embedder, ModelSpec, load_embedder
-from embeddings.store import EmbeddingCache, IndexType, build_faiss, load_faiss, save_faiss
+from embeddings.store import EmbeddingCache, VectorCache
 
 from .errors import IndexUnavailable
 from .chunks import ChunkSettings, chunk_laws, embed_text
@@ -39,6 +40,7 @@ from .laws import ParseError, law_files, load_laws
 from .lexical import LexicalIndex, Tokenizer
 from .lookup import LawNames
 from .records import Chunk, Law
+from .store import Store, StoreSpec, open_store, write_store
 
 __all__ = ["Index", "LawInfo", "build_index", "open_index", "check_stale", "write_atomic", "FORMAT"]
 
@@ -66,7 +68,7 @@ class Index:
     manifest: dict
     chunks: list[Chunk]
     laws: list[LawInfo]
-    vectors: object  # faiss.Index
+    store: Store
     embedder: Embedder
     lexical: LexicalIndex
     names: LawNames
@@ -159,24 +161,31 @@ def build_index(
     model: ModelSpec = ModelSpec(),
     chunking: ChunkSettings = ChunkSettings(),
     tokenizer: Tokenizer = "bigram",
-    faiss_type: IndexType = "flat",
+    store: StoreSpec = StoreSpec(),
+    shard: tuple[int, int] | None = None,
     progress: Progress | None = None,
     commit_every: int = 256,
 ) -> tuple[Path, list[ParseError]]:
     """Parse, chunk, embed (reusing cached vectors) and write a new index version, then switch to it.
 
     Encoded vectors are committed to the cache every `commit_every` chunks, so an interrupted build
-    resumes from there. Returns the index directory and the files that could not be read."""
+    resumes from there. `shard` (i, n), Milvus store only: encode just the laws of shard i of n into the
+    store's shared vector cache and write no version; a build without `shard` afterwards finds every
+    vector there. Returns the index directory and the files that could not be read."""
     inputs = [Path(p) for p in inputs]
     out = Path(out)
+    if shard is not None and store.kind != "milvus":
+        raise IndexUnavailable("分片建索引（--shard）需要 Milvus 存储：各分片把向量写入同一个 Milvus，再合成一个索引版本")
     with _locked(out):
         laws, errors = load_laws(inputs)
         if not laws:
             detail = "；".join(map(str, errors)) or "没有找到 .md/.txt/.docx 文件"
             raise IndexUnavailable(f"没有可索引的法规：{detail}")
+        if shard is not None:
+            laws = [law for law in laws if in_shard(law.doc_id, *shard)]
         chunks = chunk_laws(laws, chunking)
         embedder = _embedder(model)
-        cache = EmbeddingCache(out / "embeddings.sqlite", embedder.dim)
+        cache = EmbeddingCache(out / "embeddings.sqlite", embedder.dim, shared=_shared_cache(store, out, embedder.dim))
         try:
             vectors = cache.encode(
                 [embed_text(c) for c in chunks],
@@ -187,6 +196,8 @@ def build_index(
             )
         finally:
             cache.close()
+        if shard is not None:
+            return out, errors
         manifest = {
             "format": FORMAT,
             "model": {
@@ -200,33 +211,42 @@ def build_index(
             },
             "chunking": chunking.to_dict(),
             "tokenizer": tokenizer,
-            "faiss": faiss_type,
             "inputs": [str(p.resolve()) for p in inputs],
             "sources": _sources(inputs),
             "errors": [str(e) for e in errors],
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "counts": {"laws": len(laws), "chunks": len(chunks)},
         }
-        _write_version(out, manifest, laws, chunks, vectors, faiss_type)
+        _write_version(out, manifest, laws, chunks, vectors, store)
     return out, errors
 
 
-def _write_version(out: Path, manifest: dict, laws: list[Law], chunks: list[Chunk], vectors, faiss_type) -> None:
+def in_shard(doc_id: str, shard: int, shards: int) -> bool:
+    """Whether a law belongs to shard `shard` of `shards` (by its id, so any file order gives the same split)."""
+    return int(hashlib.sha1(doc_id.encode("utf-8")).hexdigest()[:8], 16) % shards == shard
+
+
+def _shared_cache(store: StoreSpec, out: Path, dim: int) -> VectorCache | None:
+    if store.kind != "milvus":
+        return None
+    from .milvus_store import MilvusVectorCache
+
+    return MilvusVectorCache(store, out, dim)
+
+
+def _write_version(out: Path, manifest: dict, laws: list[Law], chunks: list[Chunk], vectors: np.ndarray, store: StoreSpec) -> None:
     version = f"v-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
     staging = out / f".{version}.partial"
     staging.mkdir(parents=True)
     laws_json = [dataclasses.asdict(_law_info(law)) for law in laws]
     (staging / "laws.json").write_text(json.dumps(laws_json, ensure_ascii=False), encoding="utf-8")
-    with open(staging / "chunks.jsonl", "w", encoding="utf-8") as handle:
-        for chunk in chunks:
-            handle.write(json.dumps(dataclasses.asdict(chunk), ensure_ascii=False) + "\n")
-    save_faiss(build_faiss(vectors, faiss_type), staging / "vectors.faiss")
     definitions = DefinitionTable.from_laws(laws).to_records()
     (staging / "definitions.json").write_text(json.dumps(definitions, ensure_ascii=False), encoding="utf-8")
     (staging / "bm25").mkdir()
     lexical = LexicalIndex([embed_text(c) for c in chunks], tokenizer=manifest["tokenizer"])
     bm25_files = [str(p.relative_to(staging)) for p in lexical.save(staging / "bm25")]
-    names = ["laws.json", "chunks.jsonl", "vectors.faiss", "definitions.json", *bm25_files]
+    manifest["store"], store_files = write_store(store, out, staging, version, chunks, vectors, lexical)
+    names = ["laws.json", "definitions.json", *store_files, *bm25_files]
     manifest["files"] = {name: _sha256(staging / name) for name in names}
     (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     for name in names + ["manifest.json"]:
@@ -339,28 +359,26 @@ def open_index(
                 model=spec,
                 chunking=chunking,
                 tokenizer=manifest.get("tokenizer", "bigram"),
-                faiss_type=manifest.get("faiss", "flat"),
+                store=StoreSpec.from_manifest(manifest),
                 progress=progress,
             )
             return open_index(path, model=spec, chunking=chunking, rebuild=False)
         if manifest.get("format") != FORMAT or any("损坏" in p for p in problems):
             raise IndexUnavailable("；".join(problems) + f"。请运行：{command}")
         warnings.append("索引可能已过期（" + "；".join(problems) + f"）。请运行：{command}")
-    chunks = []
-    with open(version / "chunks.jsonl", encoding="utf-8") as handle:
-        for line in handle:
-            record = json.loads(line)
-            record["path"] = tuple(record["path"])
-            chunks.append(Chunk(**record))
     laws = [LawInfo(**law) for law in json.loads((version / "laws.json").read_text(encoding="utf-8"))]
-    vectors = load_faiss(version / "vectors.faiss")
-    if vectors.ntotal != len(chunks) or vectors.d != embedder.dim:
-        raise IndexUnavailable(f"索引向量与条文数量或维度不符：{version}")
     tokenizer = manifest.get("tokenizer", "bigram")
+    size = manifest["counts"]["chunks"]
     try:
-        lexical = LexicalIndex.load(version / "bm25", tokenizer=tokenizer, size=len(chunks))
+        lexical = LexicalIndex.load(version / "bm25", tokenizer=tokenizer, size=size)
     except (OSError, ValueError) as error:
         raise IndexUnavailable(f"BM25 索引损坏：{version / 'bm25'}（{error}）") from error
+    if manifest["model"].get("dim", embedder.dim) != embedder.dim:
+        raise IndexUnavailable(f"索引向量与嵌入模型的维度不符：{version}")
+    store = open_store(manifest, path, version, lexical)
+    chunks = store.records()
+    if len(chunks) != size:
+        raise IndexUnavailable(f"索引的条文数量与清单不符（{len(chunks)} / {size}）：{version}")
     names = LawNames((law.doc_id, law.title) for law in laws)
     definitions = DefinitionTable.from_records(json.loads((version / "definitions.json").read_text(encoding="utf-8")))
     return Index(
@@ -368,7 +386,7 @@ def open_index(
         manifest=manifest,
         chunks=chunks,
         laws=laws,
-        vectors=vectors,
+        store=store,
         embedder=embedder,
         lexical=lexical,
         names=names,

@@ -111,9 +111,32 @@ class LexicalIndex:
             found = postings if found is None else np.intersect1d(found, postings, assume_unique=True)
         return np.asarray(found, dtype=np.int64)
 
+    def query_tokens(self, query: str) -> list[str]:
+        """The query's tokens that BM25 scores: its content terms the corpus has. Question filler
+        (什么, 是否, 条例…) is dropped: it matched short articles that merely say 本条例."""
+        return self.known(content_terms(query, self.tokenizer))
+
     def scores(self, query: str, weight_mask: np.ndarray | None = None) -> np.ndarray:
-        # Question filler (什么, 是否, 条例…) is dropped: it matched short articles that merely say 本条例
-        tokens = self.known(content_terms(query, self.tokenizer))
+        return self.token_scores(self.query_tokens(query), weight_mask)
+
+    def token_ids(self, tokens: Sequence[str]) -> list[int]:
+        vocab = self._bm25.vocab_dict
+        return [vocab[t] for t in dict.fromkeys(tokens) if t in vocab]
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self._bm25.vocab_dict)
+
+    def document_weights(self):
+        """Texts × token ids (scipy CSR): each text's BM25 weight per token, idf included, so that a
+        text's score for a query is the sum of its weights for the query's tokens."""
+        from scipy.sparse import csc_matrix
+
+        scores = self._bm25.scores
+        matrix = csc_matrix((scores["data"], scores["indices"], scores["indptr"]), shape=(self.size, len(scores["indptr"]) - 1))
+        return matrix.tocsr()
+
+    def token_scores(self, tokens: Sequence[str], weight_mask: np.ndarray | None = None) -> np.ndarray:
         if not tokens:
             return np.zeros(self.size, dtype=np.float32)
-        return self._bm25.get_scores(tokens, weight_mask=weight_mask).astype(np.float32)
+        return self._bm25.get_scores(list(tokens), weight_mask=weight_mask).astype(np.float32)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
-import faiss
 import numpy as np
 
 from .index import Index
@@ -82,24 +81,15 @@ def search(index: Index, question: str, options: RetrieveOptions = RetrieveOptio
     """The options.k best hits, best first: named articles, then defining articles, then by fused score.
     `query`: the question's vector, when the caller has encoded it (many questions at once, say)."""
     scope = scope_of(index, question, options.laws)
-    rows_in_scope = None if scope is None else np.flatnonzero(np.isin(index.doc_ids, list(scope)))
-    pool = min(options.pool, len(index.chunks) if rows_in_scope is None else len(rows_in_scope))
+    pool = options.pool if scope is None or scope else 0
     dense: dict[int, float] = {}
     lexical: dict[int, float] = {}
     if options.mode in ("hybrid", "dense") and pool:
         if query is None:
             query = index.embedder.encode_queries([question])[0]
-        params = None if rows_in_scope is None else faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows_in_scope))
-        scores, ids = index.vectors.search(query[None, :], pool, params=params)
-        dense = {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
+        dense = index.store.dense(query, pool, scope)
     if options.mode in ("hybrid", "bm25") and pool:
-        mask = None
-        if rows_in_scope is not None:
-            mask = np.zeros(len(index.chunks), dtype=np.float32)
-            mask[rows_in_scope] = 1
-        all_scores = index.lexical.scores(question, weight_mask=mask)
-        top = np.argsort(-all_scores, kind="stable")[:pool]
-        lexical = {int(i): float(all_scores[i]) for i in top if all_scores[i] > 0}
+        lexical = index.store.lexical(index.lexical.query_tokens(question), pool, scope)
 
     candidates = sorted(set(dense) | set(lexical))
     fused: dict[int, float] = {}

@@ -1,10 +1,12 @@
-"""👍/👎 feedback on answers, appended as JSON lines to a local file ($RAG_HOME/feedback.jsonl).
+"""👍/👎 feedback on answers, appended as JSON lines to one file ($RAG_FEEDBACK, else $RAG_HOME/feedback.jsonl).
 
-Each record is written with one os.write of a complete line on a file opened with O_APPEND,
-under a process-wide lock, so concurrent votes never interleave or lose lines."""
+Each record is written with one os.write of a complete line on a file opened with O_APPEND, under
+a process-wide lock and an flock on the file, so concurrent votes, from any number of server
+processes, never interleave or lose lines."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import threading
@@ -20,8 +22,9 @@ _lock = threading.Lock()
 
 
 def feedback_path() -> Path:
-    """The default feedback file: feedback.jsonl in the cache directory ($RAG_HOME)."""
-    return cache_dir() / "feedback.jsonl"
+    """The default feedback file: $RAG_FEEDBACK, else feedback.jsonl in the cache directory ($RAG_HOME).
+    Replicas on several machines point RAG_FEEDBACK at one shared file (appends are locked)."""
+    return Path(os.environ.get("RAG_FEEDBACK") or cache_dir() / "feedback.jsonl")
 
 
 def feedback_record(answer: Mapping[str, Any], vote: str, *, now: datetime | None = None) -> dict[str, Any]:
@@ -47,6 +50,7 @@ def append_feedback(record: Mapping[str, Any], path: Path | None = None) -> Path
         target.parent.mkdir(parents=True, exist_ok=True)
         handle = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
+            fcntl.flock(handle, fcntl.LOCK_EX)  # other processes (replicas) append to the same file
             written = os.write(handle, line)
         finally:
             os.close(handle)

@@ -74,7 +74,9 @@ def child_build(folder: str, out: str, fake: bool, stall: str) -> None:
         return wrapper
 
     if stall == "write":
-        index_module.save_faiss = stalling(index_module.save_faiss)
+        import rag.store
+
+        rag.store.save_faiss = stalling(rag.store.save_faiss)
     elif stall == "switch":
         index_module.write_atomic = stalling(index_module.write_atomic)
 
@@ -195,7 +197,7 @@ def test_a_corrupt_index_file_is_caught_by_checksum_and_rebuilt(laws, tmp_path, 
     with pytest.raises(IndexUnavailable, match="损坏"):
         open_index(out, rebuild=False)
     rebuilt = open_index(out)
-    assert rebuilt.warnings == [] and len(rebuilt.chunks) == 9 and rebuilt.vectors.ntotal == 9
+    assert rebuilt.warnings == [] and len(rebuilt.chunks) == 9 and rebuilt.store.size == 9
 
 
 def test_a_corrupt_manifest_is_a_clear_error(laws, tmp_path, monkeypatch):
@@ -243,13 +245,13 @@ def test_a_build_killed_mid_way_leaves_a_usable_index_and_resumes(laws, tmp_path
         assert (out / "CURRENT").read_text() != before and survivor.warnings == []
     else:
         assert (out / "CURRENT").read_text() == before
-        assert survivor.vectors.ntotal == 9 and any("已修改" in w for w in survivor.warnings)
+        assert survivor.store.size == 9 and any("已修改" in w for w in survivor.warnings)
 
     progress: list[tuple[int, int]] = []
     build_index([laws], out, progress=lambda done, total: progress.append((done, total)))
     assert progress[0][0] == committed and progress[-1][0] == progress[-1][1]  # resumed, then completed
     final = open_index(out, rebuild=False)
-    assert final.warnings == [] and final.vectors.ntotal == len(final.chunks) > 50
+    assert final.warnings == [] and final.store.size == len(final.chunks) > 50
     assert [p.name for p in out.glob("v-*")] == [(out / "CURRENT").read_text()]
     assert list(out.glob(".v-*.partial")) == []
 
@@ -270,7 +272,7 @@ def test_two_builds_at_once_are_serialised_and_leave_one_valid_index(laws, tmp_p
     assert first_end <= second, f"the builds overlapped: {spans}"  # the lock held one back
 
     index = open_index(out, rebuild=False)
-    assert index.warnings == [] and index.vectors.ntotal == len(index.chunks) > 50
+    assert index.warnings == [] and index.store.size == len(index.chunks) > 50
     assert [p.name for p in out.glob("v-*")] == [(out / "CURRENT").read_text()]
     assert list(out.glob(".v-*.partial")) == [] and _cached(out) == len({embed_text(c) for c in index.chunks})
     manifest = json.loads((out / (out / "CURRENT").read_text() / "manifest.json").read_text(encoding="utf-8"))

@@ -36,7 +36,7 @@ def test_build_writes_a_versioned_index_with_checksums(small_law, tmp_path):
     index = open_index(out)
     assert index.warnings == []
     assert [c.article for c in index.chunks][:3] == ["", "第一条", "第二条"]
-    assert index.vectors.ntotal == 9
+    assert index.store.size == 9
 
 
 def test_changed_law_is_detected_and_only_changed_articles_re_encoded(small_law, tmp_path):
@@ -64,7 +64,7 @@ def test_corrupt_vectors_are_detected_and_rebuilt(small_law, tmp_path):
     vectors.write_bytes(vectors.read_bytes()[:100])
     with pytest.raises(IndexUnavailable, match="损坏"):
         open_index(out, rebuild=False)
-    assert open_index(out).vectors.ntotal == 9
+    assert open_index(out).store.size == 9
 
 
 def test_a_failed_build_leaves_the_previous_index_usable(small_law, tmp_path, monkeypatch):
@@ -78,12 +78,12 @@ def test_a_failed_build_leaves_the_previous_index_usable(small_law, tmp_path, mo
         raise KeyboardInterrupt  # as if the process were stopped mid-build
 
     monkeypatch.setattr(store, "build_faiss", killed)
-    monkeypatch.setattr("rag.index.build_faiss", killed)
+    monkeypatch.setattr("rag.store.build_faiss", killed)
     with pytest.raises(KeyboardInterrupt):
         build_index([small_law.parent], out)
     assert (out / "CURRENT").read_text() == before
     index = open_index(out, rebuild=False)
-    assert index.vectors.ntotal == 9 and index.warnings
+    assert index.store.size == 9 and index.warnings
 
 
 def test_not_an_index_names_the_command(tmp_path):

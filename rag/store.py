@@ -1,0 +1,146 @@
+"""Where an index's chunk records, vectors and BM25 postings live, behind one small interface.
+
+Two stores implement it: FAISS + bm25s files in the index's version folder (the default), and Milvus
+(rag/milvus_store.py: an embedded Milvus Lite file in the index directory, or a server by URI).
+retrieve.py asks a Store for dense and lexical candidates and does not know which one it has.
+
+Rows are the chunks' positions in the version's chunk list, in both stores."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal, Protocol, Sequence
+
+import numpy as np
+
+from embeddings.store import IndexType, build_faiss, load_faiss, save_faiss
+
+from .errors import IndexUnavailable
+from .lexical import LexicalIndex
+from .records import Chunk
+
+__all__ = ["Store", "StoreSpec", "FaissStore", "write_store", "open_store", "chunk_record", "chunk_from_record"]
+
+StoreKind = Literal["faiss", "milvus"]
+MILVUS_LITE_FILE = "milvus.db"  # the embedded Milvus Lite database, inside the index directory
+
+
+@dataclass(frozen=True)
+class StoreSpec:
+    """Which store an index is built into. `milvus_uri`: a Milvus server (http://host:19530);
+    None keeps an embedded Milvus Lite file in the index directory. The token, if the server
+    needs one, is read from $MILVUS_TOKEN and never recorded."""
+
+    kind: StoreKind = "faiss"
+    faiss_type: IndexType = "flat"
+    milvus_uri: str | None = None
+    collection: str = "laws"  # the Milvus alias readers and tools see; each build is a new collection behind it
+
+    @classmethod
+    def from_manifest(cls, manifest: dict) -> StoreSpec:
+        entry = manifest.get("store") or {"kind": "faiss", "type": manifest.get("faiss", "flat")}
+        if entry["kind"] == "faiss":
+            return cls(kind="faiss", faiss_type=entry.get("type", "flat"))
+        uri = entry["uri"]
+        return cls(kind="milvus", milvus_uri=None if uri == MILVUS_LITE_FILE else uri, collection=entry["alias"])
+
+
+class Store(Protocol):
+    kind: ClassVar[str]
+    size: int
+
+    def records(self) -> list[Chunk]:
+        """The chunk records, row order."""
+        ...
+
+    def dense(self, query: np.ndarray, k: int, scope: set[str] | None) -> dict[int, float]:
+        """Row → inner product of the k rows nearest to the (normalised) query vector, within the doc ids in scope."""
+        ...
+
+    def lexical(self, tokens: Sequence[str], k: int, scope: set[str] | None) -> dict[int, float]:
+        """Row → BM25 score (bm25s's, Lucene's formula) of the k best rows holding any of the tokens."""
+        ...
+
+
+def chunk_record(chunk: Chunk) -> str:
+    return json.dumps(dataclasses.asdict(chunk), ensure_ascii=False)
+
+
+def chunk_from_record(line: str) -> Chunk:
+    record = json.loads(line)
+    record["path"] = tuple(record["path"])
+    return Chunk(**record)
+
+
+class FaissStore:
+    """Vectors in a FAISS file, chunk records in chunks.jsonl, BM25 from the index's bm25s matrix."""
+
+    kind: ClassVar[str] = "faiss"
+    FILES = ("chunks.jsonl", "vectors.faiss")
+
+    def __init__(self, folder: Path, lexical: LexicalIndex):
+        self.folder = folder
+        with open(folder / "chunks.jsonl", encoding="utf-8") as handle:
+            self._records = [chunk_from_record(line) for line in handle]
+        self.vectors = load_faiss(folder / "vectors.faiss")
+        self.size = len(self._records)
+        if self.vectors.ntotal != self.size:
+            raise IndexUnavailable(f"索引向量与条文数量不符：{folder}")
+        self._lexical = lexical
+        self._doc_ids = np.array([c.doc_id for c in self._records])
+
+    @staticmethod
+    def write(folder: Path, chunks: Sequence[Chunk], vectors: np.ndarray, kind: IndexType) -> list[str]:
+        with open(folder / "chunks.jsonl", "w", encoding="utf-8") as handle:
+            for chunk in chunks:
+                handle.write(chunk_record(chunk) + "\n")
+        save_faiss(build_faiss(vectors, kind), folder / "vectors.faiss")
+        return list(FaissStore.FILES)
+
+    def records(self) -> list[Chunk]:
+        return self._records
+
+    def _rows(self, scope: set[str] | None) -> np.ndarray | None:
+        return None if scope is None else np.flatnonzero(np.isin(self._doc_ids, list(scope)))
+
+    def dense(self, query: np.ndarray, k: int, scope: set[str] | None) -> dict[int, float]:
+        import faiss
+
+        rows = self._rows(scope)
+        params = None if rows is None else faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows))
+        scores, ids = self.vectors.search(np.asarray(query, dtype=np.float32)[None, :], k, params=params)
+        return {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
+
+    def lexical(self, tokens: Sequence[str], k: int, scope: set[str] | None) -> dict[int, float]:
+        rows = self._rows(scope)
+        mask = None
+        if rows is not None:
+            mask = np.zeros(self.size, dtype=np.float32)
+            mask[rows] = 1
+        scores = self._lexical.token_scores(tokens, weight_mask=mask)
+        top = np.argsort(-scores, kind="stable")[:k]
+        return {int(i): float(scores[i]) for i in top if scores[i] > 0}
+
+
+def write_store(
+    spec: StoreSpec, index_dir: Path, staging: Path, version: str, chunks: Sequence[Chunk], vectors: np.ndarray, lexical: LexicalIndex
+) -> tuple[dict, list[str]]:
+    """Write the version's rows into the store; returns the manifest's store entry and the files written
+    in `staging` (checksummed with the version). `lexical`: the version's BM25 over the chunks."""
+    if spec.kind == "faiss":
+        return {"kind": "faiss", "type": spec.faiss_type}, FaissStore.write(staging, chunks, vectors, spec.faiss_type)
+    from .milvus_store import write_collection
+
+    return write_collection(spec, index_dir, version, chunks, vectors, lexical), []
+
+
+def open_store(manifest: dict, index_dir: Path, version_dir: Path, lexical: LexicalIndex) -> Store:
+    spec = StoreSpec.from_manifest(manifest)
+    if spec.kind == "faiss":
+        return FaissStore(version_dir, lexical)
+    from .milvus_store import MilvusStore
+
+    return MilvusStore.open(spec, index_dir, manifest["store"]["collection"], lexical)
