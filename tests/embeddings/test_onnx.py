@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from embeddings import onnx_backend
+from embeddings.onnx_backend import LAYOUT, WEIGHTS_FILE
 from embeddings.model import Embedder, ModelSpec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,11 +81,11 @@ def fresh(tiny, tmp_path) -> Path:
 
 
 def _exports(folder: Path) -> list[str]:
-    return sorted(p.name for p in (folder / "onnx").iterdir()) if (folder / "onnx").is_dir() else []
+    return sorted(p.name for p in (folder / "onnx" / LAYOUT).iterdir()) if (folder / "onnx" / LAYOUT).is_dir() else []
 
 
 def test_export_matches_torch_and_is_reused(tiny, monkeypatch):
-    torch_embedder = Embedder(ModelSpec(name=str(tiny)))
+    torch_embedder = Embedder(ModelSpec(name=str(tiny), backend="torch"))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no fallback
         onnx = Embedder(ModelSpec(name=str(tiny), backend="onnx"))
@@ -93,10 +94,11 @@ def test_export_matches_torch_and_is_reused(tiny, monkeypatch):
     assert onnx.fingerprint == torch_embedder.fingerprint
     assert (onnx.query_prefix, onnx.passage_prefix, onnx.dim) == ("问：", "文：", 32)
     assert _exports(tiny) == [onnx.fingerprint]
-    meta = json.loads((tiny / "onnx" / onnx.fingerprint / "meta.json").read_text(encoding="utf-8"))
+    meta = json.loads((tiny / "onnx" / LAYOUT / onnx.fingerprint / "meta.json").read_text(encoding="utf-8"))
     assert meta["precision"] == "float32" and meta["opset"] == 17
     assert meta["min_cosine_to_torch"] >= 0.9999 and isinstance(meta["cpu_features"], list)
-    assert not list((tiny / "onnx").glob(".*")), "work folders left behind"
+    assert not list((tiny / "onnx" / LAYOUT).glob(".*")), "work folders left behind"
+    assert (tiny / "onnx" / LAYOUT / onnx.fingerprint / WEIGHTS_FILE).is_file(), "the weights are mapped, not in the graph file"
 
     for encode in ("encode_passages", "encode_queries"):
         a, b = getattr(onnx, encode)(PASSAGES), getattr(torch_embedder, encode)(PASSAGES)
@@ -113,7 +115,7 @@ def test_export_matches_torch_and_is_reused(tiny, monkeypatch):
 
 def test_torch_float32_fingerprints_are_unchanged(tiny):
     key = f"{tiny}|问：|文：|256|32"
-    assert Embedder(ModelSpec(name=str(tiny))).fingerprint == hashlib.sha256(key.encode()).hexdigest()[:16]
+    assert Embedder(ModelSpec(name=str(tiny), backend="torch")).fingerprint == hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
 def test_an_export_that_disagrees_with_torch_is_refused(fresh, monkeypatch):
@@ -127,7 +129,7 @@ def test_an_export_that_disagrees_with_torch_is_refused(fresh, monkeypatch):
 
 def test_a_corrupt_export_falls_back_to_torch(fresh):
     onnx = Embedder(ModelSpec(name=str(fresh), backend="onnx"))
-    (fresh / "onnx" / onnx.fingerprint / "model.onnx").write_bytes(b"not an onnx model")
+    (fresh / "onnx" / LAYOUT / onnx.fingerprint / "model.onnx").write_bytes(b"not an onnx model")
     with pytest.warns(RuntimeWarning, match="删除该目录即可重新导出"):
         embedder = Embedder(ModelSpec(name=str(fresh), backend="onnx"))
     assert embedder.backend == "torch" and embedder.fingerprint == onnx.fingerprint
@@ -141,7 +143,7 @@ def test_int8_is_quantized_from_the_float32_export(tiny):
     assert (int8.backend, int8.dtype) == ("onnx", "int8")
     assert int8.fingerprint != fp32.fingerprint
     assert int8.fingerprint in _exports(tiny) and fp32.fingerprint in _exports(tiny)
-    meta = json.loads((tiny / "onnx" / int8.fingerprint / "meta.json").read_text(encoding="utf-8"))
+    meta = json.loads((tiny / "onnx" / LAYOUT / int8.fingerprint / "meta.json").read_text(encoding="utf-8"))
     assert meta["precision"] == "int8" and meta["quantized_from"] == fp32.fingerprint
     assert meta["cpu_features"] == list(onnx_backend.cpu_features())
     assert meta["reduce_range"] == ("avx2" in meta["cpu_features"] and not {"avx512_vnni", "avx_vnni"} & set(meta["cpu_features"]))
@@ -158,7 +160,7 @@ def test_a_failed_quantization_keeps_float32(fresh, monkeypatch):
     with pytest.warns(RuntimeWarning, match="int8 不可用.*量化器坏了"):
         embedder = Embedder(ModelSpec(name=str(fresh), backend="onnx", dtype="int8"))
     assert (embedder.backend, embedder.dtype) == ("onnx", "float32")
-    assert embedder.fingerprint == Embedder(ModelSpec(name=str(fresh))).fingerprint
+    assert embedder.fingerprint == Embedder(ModelSpec(name=str(fresh), backend="torch")).fingerprint
 
 
 @pytest.mark.parametrize(
@@ -178,7 +180,7 @@ def test_pooling_follows_the_folder(fresh, pooling):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the export was verified against torch with this pooling
         onnx = Embedder(ModelSpec(name=str(fresh), backend="onnx"))
-    reference = Embedder(ModelSpec(name=str(fresh)))
+    reference = Embedder(ModelSpec(name=str(fresh), backend="torch"))
     assert onnx.backend == "onnx" and onnx.dim == reference.dim
     assert (onnx.encode_passages(PASSAGES) * reference.encode_passages(PASSAGES)).sum(axis=1).min() >= 0.9999
 
@@ -204,16 +206,16 @@ def test_an_unwritable_model_folder_exports_under_rag_home(fresh, rag_home, monk
     monkeypatch.setattr(embeddings.model.os, "access", lambda path, mode: False)
     embedder = Embedder(ModelSpec(name=str(fresh), backend="onnx"))
     assert embedder.backend == "onnx" and _exports(fresh) == []
-    assert (rag_home / "onnx" / embedder.fingerprint / "model.onnx").is_file()
+    assert (rag_home / "onnx" / LAYOUT / embedder.fingerprint / "model.onnx").is_file()
 
 
 def test_unsupported_backends_and_precisions_are_refused():
     with pytest.raises(ValueError, match="后端"):
         Embedder(ModelSpec(backend="tensorrt"))
     with pytest.raises(ValueError, match="torch 后端不支持的精度 'int8'"):
-        Embedder(ModelSpec(dtype="int8"))
+        Embedder(ModelSpec(dtype="int8", backend="torch"))
     with pytest.raises(ValueError, match="onnx 后端不支持的精度 'bfloat16'"):
-        Embedder(ModelSpec(dtype="bfloat16", backend="onnx"))
+        Embedder(ModelSpec(dtype="bfloat16"))  # the default backend is onnx
 
 
 def test_cpu_features_are_read_from_cpuinfo():

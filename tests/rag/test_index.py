@@ -94,14 +94,14 @@ def test_not_an_index_names_the_command(tmp_path):
 def test_the_recorded_maximum_length_is_used_when_the_index_is_opened(small_law, tmp_path):
     from embeddings.model import ModelSpec
 
-    out, _ = build_index([small_law.parent], tmp_path / "index", model=ModelSpec(max_seq_length=64))
+    out, _ = build_index([small_law.parent], tmp_path / "index", model=ModelSpec(max_seq_length=64, backend="torch"))
     manifest = json.loads((out / (out / "CURRENT").read_text() / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["model"]["max_seq_length"] == 64
     index = open_index(out, rebuild=False)
     assert index.warnings == []
     assert index.embedder.spec.max_seq_length == 64
     assert index.embedder.model.max_seq_length == 64
-    other = open_index(out, model=ModelSpec(max_seq_length=128), rebuild=False)
+    other = open_index(out, model=ModelSpec(max_seq_length=128, backend="torch"), rebuild=False)
     assert any("最大长度" in w for w in other.warnings)
 
 
@@ -129,7 +129,7 @@ def test_saved_bm25_scores_equal_a_fresh_build_and_damage_is_detected(small_law,
 def test_the_recorded_dtype_is_used_when_the_index_is_opened(small_law, tmp_path):
     from embeddings.model import ModelSpec
 
-    out, _ = build_index([small_law.parent], tmp_path / "index", model=ModelSpec(dtype="bfloat16"))
+    out, _ = build_index([small_law.parent], tmp_path / "index", model=ModelSpec(dtype="bfloat16", backend="torch"))
     index = open_index(out, rebuild=False)
     assert index.manifest["model"]["dtype"] == "bfloat16"
     assert index.embedder.spec.dtype == "bfloat16" and index.warnings == []
