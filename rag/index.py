@@ -3,11 +3,11 @@
 Layout of an index directory:
     CURRENT                 name of the live version folder (replaced atomically)
     v-<id>/manifest.json    model, chunking, store, source files with checksums, checksums of the files below
-    v-<id>/laws.json        law records without their articles
     v-<id>/bm25/            BM25 matrix (bm25s format): the term statistics the answer layer reads
-    v-<id>/definitions.json the terms each law defines (本法所称X，是指…) and the article defining them
-    v-<id>/chunks.jsonl     chunk records          } FAISS store (rag/store.py); the Milvus store keeps
-    v-<id>/vectors.faiss    FAISS index, row i = chunk i } both in a collection (rag/milvus_store.py)
+    v-<id>/chunks.jsonl     chunk records                            } the FAISS store (rag/store.py);
+    v-<id>/vectors.faiss    FAISS index, row i = chunk i             } the Milvus store keeps all of
+    v-<id>/laws.json        law records without their articles       } these in one collection
+    v-<id>/definitions.json the terms each law defines (本法所称X，是指…) } (rag/milvus_store.py)
     milvus.db               embedded Milvus Lite database (Milvus store without --milvus-uri)
     embeddings.sqlite       embedding cache shared by all versions (incremental, resumable builds)
     .lock                   held while building
@@ -40,7 +40,7 @@ from .laws import ParseError, law_files, load_laws
 from .lexical import LexicalIndex, Tokenizer, load_jieba_in_background
 from .lookup import LawNames
 from .records import Chunk, Law
-from .store import Store, StoreSpec, open_store, write_store
+from .store import Store, StoreSpec, VersionRows, open_store, write_store
 
 __all__ = ["Index", "LawInfo", "build_index", "open_index", "check_stale", "write_atomic", "FORMAT"]
 
@@ -238,15 +238,18 @@ def _write_version(out: Path, manifest: dict, laws: list[Law], chunks: list[Chun
     version = f"v-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
     staging = out / f".{version}.partial"
     staging.mkdir(parents=True)
-    laws_json = [dataclasses.asdict(_law_info(law)) for law in laws]
-    (staging / "laws.json").write_text(json.dumps(laws_json, ensure_ascii=False), encoding="utf-8")
-    definitions = DefinitionTable.from_laws(laws).to_records()
-    (staging / "definitions.json").write_text(json.dumps(definitions, ensure_ascii=False), encoding="utf-8")
     (staging / "bm25").mkdir()
     lexical = LexicalIndex([embed_text(c) for c in chunks], tokenizer=manifest["tokenizer"])
     bm25_files = [str(p.relative_to(staging)) for p in lexical.save(staging / "bm25")]
-    manifest["store"], store_files = write_store(store, out, staging, version, chunks, vectors, lexical)
-    names = ["laws.json", "definitions.json", *store_files, *bm25_files]
+    rows = VersionRows(
+        chunks=chunks,
+        vectors=vectors,
+        lexical=lexical,
+        laws=[dataclasses.asdict(_law_info(law)) for law in laws],
+        definitions=DefinitionTable.from_laws(laws).to_records(),
+    )
+    manifest["store"], store_files = write_store(store, out, staging, version, rows)
+    names = [*store_files, *bm25_files]
     manifest["files"] = {name: _sha256(staging / name) for name in names}
     (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     for name in names + ["manifest.json"]:
@@ -367,7 +370,6 @@ def open_index(
         if manifest.get("format") != FORMAT or any("损坏" in p for p in problems):
             raise IndexUnavailable("；".join(problems) + f"。请运行：{command}")
         warnings.append("索引可能已过期（" + "；".join(problems) + f"）。请运行：{command}")
-    laws = [LawInfo(**law) for law in json.loads((version / "laws.json").read_text(encoding="utf-8"))]
     tokenizer = manifest.get("tokenizer", "bigram")
     size = manifest["counts"]["chunks"]
     try:
@@ -378,10 +380,11 @@ def open_index(
         raise IndexUnavailable(f"索引向量与嵌入模型的维度不符：{version}")
     store = open_store(manifest, path, version, lexical)
     chunks = store.records()
+    laws = [LawInfo(**law) for law in store.laws()]
     if len(chunks) != size:
         raise IndexUnavailable(f"索引的条文数量与清单不符（{len(chunks)} / {size}）：{version}")
     names = LawNames((law.doc_id, law.title) for law in laws)
-    definitions = DefinitionTable.from_records(json.loads((version / "definitions.json").read_text(encoding="utf-8")))
+    definitions = DefinitionTable.from_records(store.definitions())
     return Index(
         path=path,
         manifest=manifest,

@@ -27,7 +27,7 @@ import numpy as np
 from .errors import IndexUnavailable
 from .lexical import LexicalIndex
 from .records import Chunk
-from .store import MILVUS_LITE_FILE, StoreSpec, chunk_from_record, chunk_record
+from .store import MILVUS_LITE_FILE, StoreSpec, VersionRows, chunk_from_record, chunk_record
 
 __all__ = ["MilvusStore", "MilvusVectorCache", "write_collection", "connect", "TOKEN_ENV", "SCHEMA", "valid_collection_name"]
 
@@ -67,6 +67,8 @@ def _schema(dim: int):
     schema.add_field("doc_id", DataType.VARCHAR, max_length=256)
     schema.add_field("article", DataType.VARCHAR, max_length=64)
     schema.add_field("record", DataType.VARCHAR, max_length=_MAX_VARCHAR)
+    schema.add_field("law", DataType.VARCHAR, max_length=_MAX_VARCHAR)  # the law's record, on its first row
+    schema.add_field("definitions", DataType.VARCHAR, max_length=_MAX_VARCHAR)  # those its article gives, on its first row
     schema.add_field("bm25", DataType.SPARSE_FLOAT_VECTOR)
     schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
     return schema
@@ -97,22 +99,44 @@ def _sparse_rows(lexical: LexicalIndex) -> list[dict[int, float]]:
     return rows
 
 
-def write_collection(spec: StoreSpec, index_dir: Path, version: str, chunks: Sequence[Chunk], vectors: np.ndarray, lexical: LexicalIndex) -> dict:
+def _attached(rows: VersionRows) -> tuple[dict[int, dict], dict[int, list[dict]]]:
+    """Row → the law record it carries (a law's first row), and row → the definitions it carries (the
+    first row of the defining article, else of its law)."""
+    first: dict[tuple[str, str | None], int] = {}
+    for row, chunk in enumerate(rows.chunks):
+        first.setdefault((chunk.doc_id, chunk.article), row)
+        first.setdefault((chunk.doc_id, None), row)
+    # Each law's chunks start with its document record, in the laws' order
+    starts = [row for row, chunk in enumerate(rows.chunks) if chunk.is_document and chunk.part == 0]
+    laws = dict(zip(starts, rows.laws, strict=True))
+    definitions: dict[int, list[dict]] = {}
+    for record in rows.definitions:
+        row = first.get((record["doc_id"], record["article"]), first[(record["doc_id"], None)])
+        definitions.setdefault(row, []).append(record)
+    return laws, definitions
+
+
+def write_collection(spec: StoreSpec, index_dir: Path, version: str, rows: VersionRows) -> dict:
     """A new collection holding the version's rows, then the alias switched to it; returns the manifest entry."""
     client = connect(spec, index_dir)
     name = f"{spec.collection}_{version.replace('-', '_')}"
     if client.has_collection(name):
         client.drop_collection(name)
-    client.create_collection(name, schema=_schema(vectors.shape[1]), index_params=_index_params(client))
-    rows = []
-    for row, (chunk, vector, sparse) in enumerate(zip(chunks, vectors, _sparse_rows(lexical))):
-        record = chunk_record(chunk)
-        if len(record.encode("utf-8")) > _MAX_VARCHAR:
+    client.create_collection(name, schema=_schema(rows.vectors.shape[1]), index_params=_index_params(client))
+    laws, definitions = _attached(rows)
+    entities = []
+    for row, (chunk, vector, sparse) in enumerate(zip(rows.chunks, rows.vectors, _sparse_rows(rows.lexical))):
+        fields = {
+            "record": chunk_record(chunk),
+            "law": json.dumps(laws[row], ensure_ascii=False) if row in laws else "",
+            "definitions": json.dumps(definitions[row], ensure_ascii=False) if row in definitions else "",
+        }
+        if max(len(text.encode("utf-8")) for text in fields.values()) > _MAX_VARCHAR:
             client.drop_collection(name)
-            raise IndexUnavailable(f"条文过长，超出 Milvus 字段长度：{chunk.citation_label}；请用更小的 --max-chars 重建")
-        rows.append({"id": row, "doc_id": chunk.doc_id, "article": chunk.article, "record": record, "bm25": sparse, "vector": vector.tolist()})
-    for start in range(0, len(rows), _BATCH):
-        client.insert(name, rows[start : start + _BATCH])
+            raise IndexUnavailable(f"条文或其定义过长，超出 Milvus 字段长度：{chunk.citation_label}；请用更小的 --max-chars 重建")
+        entities.append({"id": row, "doc_id": chunk.doc_id, "article": chunk.article, **fields, "bm25": sparse, "vector": vector.tolist()})
+    for start in range(0, len(entities), _BATCH):
+        client.insert(name, entities[start : start + _BATCH])
     client.flush(name)
     previous = _alias_target(client, spec.collection)
     if previous is None:
@@ -142,7 +166,7 @@ class MilvusStore:
         self.collection = collection
         self._lexical = lexical
         client.load_collection(collection)
-        self._records = self._read_records()
+        self._records, self._laws, self._definitions = self._read_rows()
         self.size = len(self._records)
 
     @classmethod
@@ -152,21 +176,31 @@ class MilvusStore:
             raise IndexUnavailable(f"Milvus 中没有这个索引版本的集合 {collection}（已被删除或指向了别的 Milvus）；请重新运行 rag index")
         return cls(client, collection, lexical)
 
-    def _read_records(self) -> list[Chunk]:
+    def _read_rows(self) -> tuple[list[Chunk], list[dict], list[dict]]:
         # Rows are numbered 0..n-1, so they are read in id ranges (Milvus Lite has no query iterator timestamps)
-        found: dict[int, Chunk] = {}
+        found: dict[int, dict] = {}
         while batch := self._client.query(
-            self.collection, filter=f"id >= {len(found)} and id < {len(found) + _BATCH}", output_fields=["id", "record"], limit=_BATCH
+            self.collection, filter=f"id >= {len(found)} and id < {len(found) + _BATCH}",
+            output_fields=["id", "record", "law", "definitions"], limit=_BATCH,
         ):
-            found.update((int(r["id"]), chunk_from_record(r["record"])) for r in batch)
+            found.update((int(r["id"]), r) for r in batch)
             if len(batch) < _BATCH:
                 break
         if sorted(found) != list(range(len(found))):
             raise IndexUnavailable(f"Milvus 集合 {self.collection} 的行不完整；请重新运行 rag index")
-        return [found[i] for i in range(len(found))]
+        rows = [found[i] for i in range(len(found))]
+        laws = [json.loads(r["law"]) for r in rows if r["law"]]
+        definitions = [d for r in rows if r["definitions"] for d in json.loads(r["definitions"])]
+        return [chunk_from_record(r["record"]) for r in rows], laws, definitions
 
     def records(self) -> list[Chunk]:
         return self._records
+
+    def laws(self) -> list[dict]:
+        return self._laws
+
+    def definitions(self) -> list[dict]:
+        return self._definitions
 
     def dense(self, query: np.ndarray, k: int, scope: set[str] | None) -> dict[int, float]:
         result = self._client.search(

@@ -22,7 +22,7 @@ from .errors import IndexUnavailable
 from .lexical import LexicalIndex
 from .records import Chunk
 
-__all__ = ["Store", "StoreSpec", "FaissStore", "write_store", "open_store", "chunk_record", "chunk_from_record"]
+__all__ = ["Store", "StoreSpec", "VersionRows", "FaissStore", "write_store", "open_store", "chunk_record", "chunk_from_record"]
 
 StoreKind = Literal["faiss", "milvus"]
 MILVUS_LITE_FILE = "milvus.db"  # the embedded Milvus Lite database, inside the index directory
@@ -56,6 +56,14 @@ class Store(Protocol):
         """The chunk records, row order."""
         ...
 
+    def laws(self) -> list[dict]:
+        """The laws' records (LawInfo fields), index order."""
+        ...
+
+    def definitions(self) -> list[dict]:
+        """The definition table's records (DefinitionTable.to_records())."""
+        ...
+
     def dense(self, query: np.ndarray, k: int, scope: set[str] | None) -> dict[int, float]:
         """Row → inner product of the k rows nearest to the (normalised) query vector, within the doc ids in scope."""
         ...
@@ -76,15 +84,18 @@ def chunk_from_record(line: str) -> Chunk:
 
 
 class FaissStore:
-    """Vectors in a FAISS file, chunk records in chunks.jsonl, BM25 from the index's bm25s matrix."""
+    """Vectors in a FAISS file, chunk, law and definition records in JSON files, BM25 from the index's
+    bm25s matrix; all in the version folder."""
 
     kind: ClassVar[str] = "faiss"
-    FILES = ("chunks.jsonl", "vectors.faiss")
+    FILES = ("chunks.jsonl", "vectors.faiss", "laws.json", "definitions.json")
 
     def __init__(self, folder: Path, lexical: LexicalIndex):
         self.folder = folder
         with open(folder / "chunks.jsonl", encoding="utf-8") as handle:
             self._records = [chunk_from_record(line) for line in handle]
+        self._laws = json.loads((folder / "laws.json").read_text(encoding="utf-8"))
+        self._definitions = json.loads((folder / "definitions.json").read_text(encoding="utf-8"))
         self.vectors = load_faiss(folder / "vectors.faiss")
         self.size = len(self._records)
         if self.vectors.ntotal != self.size:
@@ -93,15 +104,23 @@ class FaissStore:
         self._doc_ids = np.array([c.doc_id for c in self._records])
 
     @staticmethod
-    def write(folder: Path, chunks: Sequence[Chunk], vectors: np.ndarray, kind: IndexType) -> list[str]:
+    def write(folder: Path, rows: VersionRows, kind: IndexType) -> list[str]:
         with open(folder / "chunks.jsonl", "w", encoding="utf-8") as handle:
-            for chunk in chunks:
+            for chunk in rows.chunks:
                 handle.write(chunk_record(chunk) + "\n")
-        save_faiss(build_faiss(vectors, kind), folder / "vectors.faiss")
+        save_faiss(build_faiss(rows.vectors, kind), folder / "vectors.faiss")
+        (folder / "laws.json").write_text(json.dumps(rows.laws, ensure_ascii=False), encoding="utf-8")
+        (folder / "definitions.json").write_text(json.dumps(rows.definitions, ensure_ascii=False), encoding="utf-8")
         return list(FaissStore.FILES)
 
     def records(self) -> list[Chunk]:
         return self._records
+
+    def laws(self) -> list[dict]:
+        return self._laws
+
+    def definitions(self) -> list[dict]:
+        return self._definitions
 
     def _rows(self, scope: set[str] | None) -> np.ndarray | None:
         return None if scope is None else np.flatnonzero(np.isin(self._doc_ids, list(scope)))
@@ -125,16 +144,26 @@ class FaissStore:
         return {int(i): float(scores[i]) for i in top if scores[i] > 0}
 
 
-def write_store(
-    spec: StoreSpec, index_dir: Path, staging: Path, version: str, chunks: Sequence[Chunk], vectors: np.ndarray, lexical: LexicalIndex
-) -> tuple[dict, list[str]]:
+@dataclass(frozen=True)
+class VersionRows:
+    """What one index version stores: chunk records with their vectors and BM25 (row i = chunk i),
+    the laws' records and the definition table's."""
+
+    chunks: Sequence[Chunk]
+    vectors: np.ndarray
+    lexical: LexicalIndex
+    laws: list[dict]
+    definitions: list[dict]
+
+
+def write_store(spec: StoreSpec, index_dir: Path, staging: Path, version: str, rows: VersionRows) -> tuple[dict, list[str]]:
     """Write the version's rows into the store; returns the manifest's store entry and the files written
-    in `staging` (checksummed with the version). `lexical`: the version's BM25 over the chunks."""
+    in `staging` (checksummed with the version)."""
     if spec.kind == "faiss":
-        return {"kind": "faiss", "type": spec.faiss_type}, FaissStore.write(staging, chunks, vectors, spec.faiss_type)
+        return {"kind": "faiss", "type": spec.faiss_type}, FaissStore.write(staging, rows, spec.faiss_type)
     from .milvus_store import write_collection
 
-    return write_collection(spec, index_dir, version, chunks, vectors, lexical), []
+    return write_collection(spec, index_dir, version, rows), []
 
 
 def open_store(manifest: dict, index_dir: Path, version_dir: Path, lexical: LexicalIndex) -> Store:

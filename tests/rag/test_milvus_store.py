@@ -71,6 +71,11 @@ def test_the_manifest_records_the_store_and_not_the_token(laws, tmp_path, monkey
 def test_milvus_holds_the_same_rows_and_vectors_as_faiss(both):
     faiss_index, milvus_index = both
     assert milvus_index.chunks == faiss_index.chunks and len(milvus_index.chunks) > 40
+    assert milvus_index.laws == faiss_index.laws and len(milvus_index.laws) == 4
+    records = milvus_index.definitions.to_records()
+    assert records == faiss_index.definitions.to_records() and records, "the definitions live in the collection too"
+    version = milvus_index.path / (milvus_index.path / "CURRENT").read_text()
+    assert sorted(p.name for p in version.iterdir()) == ["bm25", "manifest.json"], "only the term statistics stay in the folder"
     stored = faiss_index.store.vectors.reconstruct_n(0, faiss_index.store.size)
     assert np.allclose(_milvus_vectors(milvus_index), stored, atol=1e-6)
 
