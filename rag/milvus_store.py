@@ -27,7 +27,7 @@ import numpy as np
 from .errors import IndexUnavailable
 from .lexical import LexicalIndex
 from .records import Chunk
-from .store import MILVUS_LITE_FILE, StoreSpec, VersionRows, chunk_from_record, chunk_record
+from .store import MILVUS_LITE_FILE, HeldRecords, StoreSpec, VersionRows, chunk_from_record, chunk_record
 
 __all__ = ["MilvusStore", "MilvusVectorCache", "write_collection", "connect", "TOKEN_ENV", "SCHEMA", "valid_collection_name"]
 
@@ -155,7 +155,7 @@ def _scope_filter(scope: set[str] | None) -> dict:
     return {} if scope is None else {"filter": f"doc_id in {json.dumps(sorted(scope))}"}
 
 
-class MilvusStore:
+class MilvusStore(HeldRecords):
     """Reads one version's collection (the one its manifest names, not whatever the alias points at now,
     so that the rows match the version's laws and definitions)."""
 
@@ -192,15 +192,6 @@ class MilvusStore:
         laws = [json.loads(r["law"]) for r in rows if r["law"]]
         definitions = [d for r in rows if r["definitions"] for d in json.loads(r["definitions"])]
         return [chunk_from_record(r["record"]) for r in rows], laws, definitions
-
-    def records(self) -> list[Chunk]:
-        return self._records
-
-    def laws(self) -> list[dict]:
-        return self._laws
-
-    def definitions(self) -> list[dict]:
-        return self._definitions
 
     def dense(self, query: np.ndarray, k: int, scope: set[str] | None) -> dict[int, float]:
         result = self._client.search(

@@ -83,7 +83,24 @@ def chunk_from_record(line: str) -> Chunk:
     return Chunk(**record)
 
 
-class FaissStore:
+class HeldRecords:
+    """The records both stores read once at open and keep: the version's chunks, laws and definitions."""
+
+    _records: list[Chunk]
+    _laws: list[dict]
+    _definitions: list[dict]
+
+    def records(self) -> list[Chunk]:
+        return self._records
+
+    def laws(self) -> list[dict]:
+        return self._laws
+
+    def definitions(self) -> list[dict]:
+        return self._definitions
+
+
+class FaissStore(HeldRecords):
     """Vectors in a FAISS file, chunk, law and definition records in JSON files, BM25 from the index's
     bm25s matrix; all in the version folder."""
 
@@ -112,15 +129,6 @@ class FaissStore:
         (folder / "laws.json").write_text(json.dumps(rows.laws, ensure_ascii=False), encoding="utf-8")
         (folder / "definitions.json").write_text(json.dumps(rows.definitions, ensure_ascii=False), encoding="utf-8")
         return list(FaissStore.FILES)
-
-    def records(self) -> list[Chunk]:
-        return self._records
-
-    def laws(self) -> list[dict]:
-        return self._laws
-
-    def definitions(self) -> list[dict]:
-        return self._definitions
 
     def _rows(self, scope: set[str] | None) -> np.ndarray | None:
         return None if scope is None else np.flatnonzero(np.isin(self._doc_ids, list(scope)))
