@@ -264,11 +264,23 @@ def _abstention_section() -> list[str]:
     ]
 
 
+def _register_cjk_fonts() -> None:
+    """Add the system's CJK fonts to matplotlib when its font cache predates them (a cache written before
+    `make browser-deps` installed fonts-noto-cjk): the labels were drawn as empty boxes."""
+    from matplotlib import font_manager
+
+    if not {f.name for f in font_manager.fontManager.ttflist} & set(_CJK_FONTS):
+        for path in font_manager.findSystemFonts():
+            if "CJK" in Path(path).name:
+                font_manager.fontManager.addfont(path)
+
+
 def plot_png(report: Report) -> bytes:
     """A PNG: Recall@k curves per configuration, and each question type's main metric per configuration."""
     import matplotlib
     from matplotlib.figure import Figure
 
+    _register_cjk_fonts()
     with matplotlib.rc_context({"font.family": "sans-serif", "font.sans-serif": [*_CJK_FONTS, "DejaVu Sans"]}):
         figure = Figure(figsize=(12, 4.8), layout="constrained")
         curves, bars = figure.subplots(1, 2, width_ratios=[1, 1.4])
@@ -297,7 +309,8 @@ def plot_png(report: Report) -> bytes:
             heights = [v if v is not None else 0.0 for v in values]
             drawn = bars.bar([x + offset for x in range(len(types))], heights, width, label=config.name)
             bars.bar_label(drawn, labels=[_fmt(v) if v is not None else "—" for v in values], fontsize=7, padding=1)
-        labels = [f"{kind}\n({'拒答召回' if shown[kind] == 'abstention_recall' else f'R@{OK_RANK}'})" for kind in types]
+        # 追问·new_subject on two lines: the types' names ran into each other side by side
+        labels = [f"{kind.replace('·', chr(10))}\n({'拒答召回' if shown[kind] == 'abstention_recall' else f'R@{OK_RANK}'})" for kind in types]
         bars.set_xticks(range(len(types)), labels)
         bars.set_ylim(0, 1.1)
         bars.set_title("按问题类型（颜色同左图）")
