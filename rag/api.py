@@ -102,7 +102,9 @@ def _extractive(
     loaded = get_index(index, model=model)
     # Earlier turns come back from the browser: only the last few are read, and their text is cleaned again
     standalone = _plain(rewrite_question(text, list(history)[-MAX_HISTORY_TURNS:], loaded))
-    hits = search(loaded, standalone, RetrieveOptions(k=k, mode=mode, laws=tuple(laws)))
+    # BM25 ranks alone in bm25 mode, but the abstention model reads the hits' dense scores too
+    query = loaded.embedder.encode_queries([standalone])[0] if mode == "bm25" else None
+    hits = search(loaded, standalone, RetrieveOptions(k=k, mode=mode, laws=tuple(laws)), query=query)
     result = read(loaded, standalone, hits)
     result.warnings.extend(loaded.warnings)
     return result

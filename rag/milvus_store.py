@@ -200,6 +200,13 @@ class MilvusStore(HeldRecords):
         )
         return {int(hit["id"]): float(hit["distance"]) for hit in result[0]}
 
+    def similarities(self, query: np.ndarray, rows: Sequence[int]) -> dict[int, float]:
+        if not rows:
+            return {}
+        found = self._client.get(self.collection, ids=[int(r) for r in rows], output_fields=["id", "vector"])
+        query = np.asarray(query, dtype=np.float32)
+        return {int(r["id"]): float(np.asarray(r["vector"], dtype=np.float32) @ query) for r in found}
+
     def lexical(self, tokens: Sequence[str], k: int, scope: set[str] | None) -> dict[int, float]:
         ids = self._lexical.token_ids(tokens)
         if not ids:

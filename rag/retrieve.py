@@ -79,7 +79,9 @@ def _minmax(values: np.ndarray) -> np.ndarray:
 
 def search(index: Index, question: str, options: RetrieveOptions = RetrieveOptions(), *, query: np.ndarray | None = None) -> list[Hit]:
     """The options.k best hits, best first: named articles, then defining articles, then by fused score.
-    `query`: the question's vector, when the caller has encoded it (many questions at once, say)."""
+    `query`: the question's vector, when the caller has encoded it (many questions at once, say). Given
+    in bm25 mode, it ranks nothing but gives every hit its dense score, which the abstention model reads;
+    in the other modes a hit from outside the dense candidates gets its dense score the same way."""
     scope = scope_of(index, question, options.laws)
     pool = options.pool if scope is None or scope else 0
     dense: dict[int, float] = {}
@@ -105,6 +107,7 @@ def search(index: Index, question: str, options: RetrieveOptions = RetrieveOptio
     defining = [] if pinned else _defining(index, question, scope, ranked)
     order = pinned + defining + [i for i in ranked if i not in defining]
     hits: list[Hit] = []
+    hit_rows: list[int] = []
     seen: set[tuple[str, str, int]] = set()
     for row in order:
         chunk = index.chunks[row]
@@ -122,6 +125,11 @@ def search(index: Index, question: str, options: RetrieveOptions = RetrieveOptio
             scores["definition"] = 1.0
         score = 1.0 if row in pinned or row in defining else fused[row]
         hits.append(Hit(chunk=chunk, score=score, rank=len(hits) + 1, scores=scores))
+        hit_rows.append(row)
         if len(hits) >= options.k:
             break
+    unscored = {row: hit for row, hit in zip(hit_rows, hits) if "dense" not in hit.scores}
+    if query is not None and unscored:
+        for row, similarity in index.store.similarities(query, list(unscored)).items():
+            unscored[row].scores["dense"] = similarity
     return hits

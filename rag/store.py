@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal, Protocol, Sequence
 
+import faiss
 import numpy as np
 
 from embeddings.store import IndexType, build_faiss, load_faiss, save_faiss
@@ -72,6 +73,10 @@ class Store(Protocol):
         """Row → BM25 score (bm25s's, Lucene's formula) of the k best rows holding any of the tokens."""
         ...
 
+    def similarities(self, query: np.ndarray, rows: Sequence[int]) -> dict[int, float]:
+        """Row → inner product of the given rows' vectors with the query vector (exact, whatever the index type)."""
+        ...
+
 
 def chunk_record(chunk: Chunk) -> str:
     return json.dumps(dataclasses.asdict(chunk), ensure_ascii=False)
@@ -114,6 +119,8 @@ class FaissStore(HeldRecords):
         self._laws = json.loads((folder / "laws.json").read_text(encoding="utf-8"))
         self._definitions = json.loads((folder / "definitions.json").read_text(encoding="utf-8"))
         self.vectors = load_faiss(folder / "vectors.faiss")
+        if isinstance(self.vectors, faiss.IndexIVF):
+            self.vectors.make_direct_map()  # so that similarities() can read rows back
         self.size = len(self._records)
         if self.vectors.ntotal != self.size:
             raise IndexUnavailable(f"索引向量与条文数量不符：{folder}")
@@ -134,12 +141,16 @@ class FaissStore(HeldRecords):
         return None if scope is None else np.flatnonzero(np.isin(self._doc_ids, list(scope)))
 
     def dense(self, query: np.ndarray, k: int, scope: set[str] | None) -> dict[int, float]:
-        import faiss
-
         rows = self._rows(scope)
         params = None if rows is None else faiss.SearchParameters(sel=faiss.IDSelectorBatch(rows))
         scores, ids = self.vectors.search(np.asarray(query, dtype=np.float32)[None, :], k, params=params)
         return {int(i): float(s) for i, s in zip(ids[0], scores[0]) if i >= 0}
+
+    def similarities(self, query: np.ndarray, rows: Sequence[int]) -> dict[int, float]:
+        if not rows:
+            return {}
+        vectors = self.vectors.reconstruct_batch(np.asarray(rows, dtype=np.int64))
+        return dict(zip(map(int, rows), (vectors @ np.asarray(query, dtype=np.float32)).tolist()))
 
     def lexical(self, tokens: Sequence[str], k: int, scope: set[str] | None) -> dict[int, float]:
         rows = self._rows(scope)

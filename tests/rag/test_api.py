@@ -43,6 +43,13 @@ def test_each_mode_finds_the_effective_date(mode):
     assert "第五十一条" in [h.article for h in hits]
 
 
+def test_bm25_mode_answers_and_its_hits_carry_the_dense_score_abstention_reads():
+    result = answer("条例什么时候施行？", mode="bm25")
+    assert not result.abstained and result.citations[0].article == "第五十一条"
+    assert all("dense" in hit.scores and "bm25" in hit.scores for hit in result.passages)
+    assert not any("dense" in hit.scores for hit in retrieve("条例什么时候施行？", k=3, mode="bm25")), "retrieve() alone encodes nothing in bm25 mode"
+
+
 def test_answer_quotes_the_article_with_a_numbered_citation():
     result = answer("条例什么时候施行？")
     assert not result.abstained

@@ -103,6 +103,18 @@ def test_milvus_bm25_scores_are_bm25s_scores(both, question):
         assert got[row] == pytest.approx(want[row], rel=1e-5)
 
 
+def test_both_stores_give_exact_similarities_of_chosen_rows(both):
+    faiss_index, milvus_index = both
+    query = faiss_index.embedder.encode_queries(["公共数据开放与共享"])[0]
+    rows = [0, 7, 3, len(faiss_index.chunks) - 1]
+    want = faiss_index.store.vectors.reconstruct_batch(np.array(rows)) @ query
+    for index in both:
+        got = index.store.similarities(query, rows)
+        assert sorted(got) == sorted(rows)
+        assert [got[r] for r in rows] == pytest.approx(want.tolist(), abs=1e-5)
+    assert faiss_index.store.similarities(query, []) == {}
+
+
 def test_law_scope_is_a_milvus_filter(both):
     faiss_index, milvus_index = both
     for index in both:
