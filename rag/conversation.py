@@ -55,7 +55,7 @@ class Cues:
     # Words standing for a cited article (never matched inside 条例, nor 它 inside 其它)
     back_refs: tuple[str, ...] = (
         "这一条", "这条规定", "这条", "该条", "本条", "此条", "上述规定", "这个规定", "这项规定", "该规定", "这一规定",
-        "这款", "该款", "它",
+        "这款", "该款", "它", "这样做", "这么做",
     )
     pointing: tuple[str, ...] = ("这",)  # …and at the start of a question before a copula: 这是硬性规定吗？
     copulas: tuple[str, ...] = ("是", "算")
@@ -354,17 +354,35 @@ def _spans(index: Index, frame: str) -> Iterator[tuple[int, int, bool]]:
                 yield run[i][0], run[j][1], any(nominal for _, _, nominal in run[i : j + 1])
 
 
-def _ellipsis(index: Index, bare: str, frame: str) -> list[Candidate]:
+def _without_articles(index: Index, frame: str) -> str:
+    """The frame without the articles it names (and the law name right before each): 《…》第四十一条对X有什么要求 → 对X有什么要求."""
+    frame = unicodedata.normalize("NFKC", frame)
+    law_ends = {end: start for _, start, end in index.names.mentions(frame)}
+    for ref in sorted(find_article_refs(frame), key=lambda r: -r.start):
+        start = law_ends.get(ref.start, ref.start)
+        frame = frame[:start] + frame[ref.end :]
+    return frame.replace("《》", "")
+
+
+def _ellipsis(index: Index, bare: str, frame: str, cited: list[Cited]) -> list[Candidate]:
     """Rewrites of an elliptical follow-up. When its words are a bare subject (人才): the frame with one
     span replaced by them, a noun-like span for a noun-like subject and a verb-like one for a verb
     (all spans when none is alike). When they ask something of their own (违反了怎么处罚): each span of
-    the frame carried into them."""
-    spans = list(dict.fromkeys(_spans(index, frame)))[:MAX_CANDIDATES]
+    the frame carried into them. A frame that names a cited article (这条… rewritten) is tried with the
+    article, measured in it, and without it: a new subject may well be in another article."""
     if _has_frame(bare):
+        spans = list(dict.fromkeys(_spans(index, frame)))[:MAX_CANDIDATES]
         return [Candidate(frame[s:e] + bare + "？", bare) for s, e, _ in spans]
+    named = {ref.label for ref in find_article_refs(frame)}
+    rows = tuple(r for c in cited if c.article in named for r in index.chunk_rows(c.doc_id, c.article))
+    frames = [(frame, rows), (_without_articles(index, frame), ())] if rows else [(frame, ())]
     nominal = any(_is_nominal(flag) for _, flag in _words(bare))
-    alike = [span for span in spans if span[2] == nominal] or spans
-    return [Candidate(frame[:s] + bare + frame[e:] + "？", bare) for s, e, _ in alike]
+    candidates = []
+    for text, pinned in frames:
+        spans = list(dict.fromkeys(_spans(index, text)))[: MAX_CANDIDATES // len(frames)]
+        alike = [span for span in spans if span[2] == nominal] or spans
+        candidates += [Candidate(text[:s] + bare + text[e:] + "？", bare, pinned) for s, e, _ in alike]
+    return candidates
 
 
 def _scope(index: Index, cited: list[Cited]) -> np.ndarray | None:
@@ -406,5 +424,5 @@ def rewrite_question(question: str, history: Sequence[Answer], index: Index) -> 
         return _in_law(index, question, cited) if _LAW_REF.search(question) else question
     frame = _core(previous.rewritten_question or previous.question)
     alone = Candidate(bare + "？", bare)
-    chosen = _choose(index, alone, _ellipsis(index, bare, frame), _scope(index, cited), carried=_has_frame(bare))
+    chosen = _choose(index, alone, _ellipsis(index, bare, frame, cited), _scope(index, cited), carried=_has_frame(bare))
     return _in_law(index, chosen.text, cited) if chosen else question

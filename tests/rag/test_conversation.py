@@ -50,7 +50,7 @@ def test_a_noun_replaces_a_noun_and_a_verb_a_verb(index):
     assert "公共数据" in opened and "开放" in opened and "共享" not in opened
 
 
-@pytest.mark.parametrize("follow_up", ["这条适用于个人吗？", "该条适用于个人吗？", "这个规定适用于个人吗？", "它适用于个人吗？"])
+@pytest.mark.parametrize("follow_up", ["这条适用于个人吗？", "该条适用于个人吗？", "这个规定适用于个人吗？", "它适用于个人吗？", "这样做适用于个人吗？"])
 def test_a_back_reference_names_the_cited_article(index, follow_up):
     first = answer("处理个人信息有什么要求？")
     cited = first.citations[0]
@@ -59,6 +59,16 @@ def test_a_back_reference_names_the_cited_article(index, follow_up):
     again = answer(follow_up, history=[first])
     assert again.rewritten_question == rewritten
     assert again.citations[0].article == cited.article  # the exact article lookup pins it
+
+
+def test_a_new_subject_after_a_back_reference_may_leave_the_named_article(index):
+    # the frame names 第四十一条 (a 这条… rewrite); the new subject is in another article, so it is dropped
+    first = _turn(index, "第四十一条", question=f"《{LAW}》第四十一条对已经建好的信息系统有什么要求？")
+    moved = rewrite_question("那大数据项目用地呢？", [first], index)
+    assert "大数据项目用地" in moved and "第四十一条" not in moved
+    # …while a subject that the named article holds keeps it
+    kept = rewrite_question("那公共机构呢？", [first], index)
+    assert "公共机构" in kept and "第四十一条" in kept
 
 
 def test_a_back_reference_picks_the_cited_article_that_supports_the_rest(index):
