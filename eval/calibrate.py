@@ -40,6 +40,8 @@ GROUPS = ("seed_answerable", "seed_unanswerable", "seed_offtopic", "library")
 FOLDS = 5
 LIBRARY_OK_RANK = 5  # a library question is a positive example when a gold article is this high
 CUTOFFS = (0, 60, 100, 150, 200, 250, 300, 400, 600, 100_000)  # whole-article quote cut-offs tried (chars)
+REGULARIZATIONS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # sklearn's C values tried, chosen out of fold
+UNANSWERABLE_GROUPS = ("seed_unanswerable", "seed_offtopic")  # whose abstention the choice of C maximises
 
 
 @dataclass(frozen=True)
@@ -166,17 +168,33 @@ def _sweep_quotes(quotable: list[Quotable], model: AbstentionModel) -> list[dict
     return rows
 
 
-def fit_calibration(examples: Sequence[Example], targets: Targets = Targets(), regularization: float = 1.0) -> Calibration:
-    """The abstention model fitted on all labelled examples, its threshold chosen out of fold."""
-    probabilities = out_of_fold(examples, regularization)
-    threshold, curve = choose_threshold(examples, probabilities, targets)
+def _unanswerable_abstained(point: dict[str, float | None]) -> float:
+    return float(np.mean([point[g] for g in UNANSWERABLE_GROUPS if point.get(g) is not None] or [0.0]))
+
+
+def fit_calibration(examples: Sequence[Example], targets: Targets = Targets(), regularizations: Sequence[float] = REGULARIZATIONS) -> Calibration:
+    """The abstention model fitted on all labelled examples. Its regularization and threshold are chosen
+    out of fold: for each C the largest threshold meeting the false-abstention targets, then the C whose
+    point abstains most on the unanswerable groups (mean of their rates; ties to the larger C)."""
+    sweep = []
+    for regularization in regularizations:
+        probabilities = out_of_fold(examples, regularization)
+        threshold, curve = choose_threshold(examples, probabilities, targets)
+        sweep.append((regularization, threshold, curve, rates(examples, probabilities, threshold)))
+    regularization, threshold, curve, chosen = max(sweep, key=lambda row: (_unanswerable_abstained(row[3]), row[0]))
     labelled = [e for e in examples if e.label is not None]
     model = AbstentionModel.fit(
         np.array([e.features for e in labelled]), np.array([e.label for e in labelled]), sample_weight=_weights([e.group for e in labelled]), regularization=regularization
     )
     model.threshold = threshold
     counts = {g: {"examples": sum(e.group == g for e in examples), "fitted": sum(e.group == g and e.label is not None for e in examples)} for g in GROUPS}
-    report = {"targets": asdict(targets), "counts": counts, "out_of_fold_at_threshold": rates(examples, probabilities, threshold), "curve": curve}
+    report = {
+        "targets": asdict(targets),
+        "counts": counts,
+        "out_of_fold_at_threshold": chosen,
+        "regularization_sweep": [{"regularization": c, "threshold": t, **point} for c, t, _, point in sweep],
+        "curve": curve,
+    }
     return Calibration(abstention=model, report=report)
 
 
@@ -242,6 +260,10 @@ def _print_summary(calibration: Calibration) -> None:
     model = calibration.abstention
     report = calibration.report
     print(f"拒答阈值 {model.threshold:.3f}（目标：种子可回答题误拒 ≤ {report['targets']['seed_false_abstention']:.0%}，整库误拒 ≤ {report['targets']['library_false_abstention']:.0%}）")
+    print("正则化强度 C（交叉验证，各 C 在满足目标的最大阈值处的拒答比例）：")
+    for row in report.get("regularization_sweep", []):
+        mark = " ← 选定" if row["regularization"] == model.regularization else ""
+        print(f"  C={row['regularization']:<5g} 阈值 {row['threshold']:.3f}  " + "，".join(f"{g} {row[g]:.3f}" for g in GROUPS if row.get(g) is not None) + mark)
     print("各组样例（总数/参与拟合）：" + "，".join(f"{g} {c['examples']}/{c['fitted']}" for g, c in report["counts"].items()))
     print("交叉验证下在该阈值的拒答比例：" + "，".join(f"{g} {v:.3f}" for g, v in report["out_of_fold_at_threshold"].items() if v is not None))
     print("特征系数（标准化后，正数倾向于回答）：")

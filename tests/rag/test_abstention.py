@@ -44,6 +44,7 @@ def test_refit_on_the_kept_feature_table_gives_the_shipped_model():
     refit = fit_calibration(load_examples(FEATURE_TABLE))
     assert np.allclose(refit.abstention.coef, shipped.abstention.coef, atol=1e-9)
     assert refit.abstention.threshold == pytest.approx(shipped.abstention.threshold)
+    assert refit.abstention.regularization == shipped.abstention.regularization  # chosen out of fold, not set by hand
     assert refit.report["out_of_fold_at_threshold"] == shipped.report["out_of_fold_at_threshold"]
 
 
