@@ -79,7 +79,7 @@ class Support:
     words: float = 0.0  # share of the question's content words (jieba) found in the top article
     words_top3: float = 0.0  # …found in at least one of the top three articles
     unknown: float = 0.0  # share of the question's content words that no text of the index contains
-    focus: float = 0.0  # the word a question word asks about (多少手续费, 哪个部门) is in the top article: 1, not: -1, none: 0
+    focus: float = 0.0  # the noun a question word asks about (多少手续费, 负责人是谁) is in the top article: 1, not: -1, none: 0
     other_law: float = 0.0  # the question names a 《law》 the index does not hold
     named_law: float = 0.0  # the question names a law of the index and the top article is from it
 
@@ -112,23 +112,43 @@ def _other_law(index: Index, question: str) -> bool:
     return any(not index.names.doc_ids(title) for title in _TITLE.findall(question))
 
 
-# Question words whose neighbouring content word is what the question asks for
-_ASKING = frozenset("多少 几 哪些 哪个 哪家 哪种 什么 谁 多长时间 多久 何种 哪类 哪级 时候 时间".split())
-_CONTENT_TAGS = ("n", "v", "a", "m", "l", "j", "i")
+# Question words: the noun next to one is what the question asks for (多少手续费, 负责人是谁, 有奖金吗)
+_ASKING = frozenset(
+    "多少 几 哪些 哪个 哪家 哪种 哪类 哪级 哪里 哪儿 什么 谁 多长时间 多久 何种 时候 时间 "
+    "有没有 要不要 能不能 是不是 可不可以 会不会 是否 吗".split()
+)
+# Words between a question word and the noun it asks about: 是谁, 有什么, 要交多少
+# and words any question about a statute has (有没有规定罚款: the focus is 罚款)
+_BETWEEN = frozenset("是 的 了 要 有 会 能 可以 需要 应该 必须 都 也 还 就 在 给 由 被 对 和 与 及 呢 交 拿 算 规定 条例 法规 法律 本法".split())
+_NOUN_TAGS = ("vn", "an", "l", "j")
+_FOCUS_WINDOW = 3  # words looked at after, then before, the question word
 
 
 def _focus(question: str) -> str:
-    """The content word next to the first question word (after it, else before it): 手续费 in 要交多少手续费。"""
+    """The noun nearest to the first question word, after it, else before it: 手续费 in 要交多少手续费，
+    负责人 in 主要负责人是谁, 奖金 in 有奖金吗; '' when there is none."""
     import jieba.posseg
 
     words = [(w.word, w.flag) for w in jieba.posseg.lcut(question)]
     for i, (word, _) in enumerate(words):
         if word in _ASKING or (word.startswith("几") and len(word) <= 3):
-            for j in (i + 1, i - 1):
-                if 0 <= j < len(words) and len(words[j][0]) >= 2 and words[j][1].startswith(_CONTENT_TAGS) and words[j][0] not in _ASKING:
-                    return words[j][0]
+            after = range(i + 1, min(len(words), i + 1 + _FOCUS_WINDOW))
+            before = range(i - 1, max(-1, i - 1 - _FOCUS_WINDOW), -1)
+            for j in (*after, *before):
+                near, flag = words[j]
+                if len(near) >= 2 and near not in _ASKING and near not in _BETWEEN and (flag.startswith("n") or flag in _NOUN_TAGS):
+                    return near
             return ""
     return ""
+
+
+def _about_law(index: Index, question: str, top: Hit) -> bool:
+    """Whether the question names the top hit's law, or in a one-law index refers to 条例, 本法, 这部法规…"""
+    from .conversation import CUES
+
+    if top.doc_id in index.names.doc_ids(question):
+        return True
+    return len(index.laws) == 1 and any(word in question for word in (*CUES.law_refs, "条例", "法规"))
 
 
 def _in_index(index: Index, word: str) -> bool:
@@ -166,7 +186,9 @@ def measure_support(index: Index, question: str, hits: Sequence[Hit], weights: d
         words=share([w in top.text for w in words]),
         words_top3=share([any(w in h.text for h in hits[:3]) for w in words]),
         unknown=share([not _in_index(index, w) for w in words]),
-        focus=0.0 if not focus else 1.0 if focus in top.text else -1.0,
+        # an article deferring to other laws leaves what is asked (罚款, 程序) to them: when the question is
+        # about that article's own law, the asked-for word's absence says nothing
+        focus=0.0 if not focus or (deferral and _about_law(index, question, top)) else 1.0 if focus in top.text else -1.0,
         other_law=float(_other_law(index, question)),
         named_law=float(top.doc_id in named),
     )

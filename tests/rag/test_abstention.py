@@ -101,3 +101,19 @@ def test_a_bad_calibration_file_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("RAG_CALIBRATION", str(tmp_path / "bad.json"))
     with pytest.raises(RagError, match="RAG_CALIBRATION"):
         abstention.load_calibration()
+
+
+@pytest.mark.parametrize(
+    "question, focus",
+    [
+        ("数据交易要交多少手续费？", "手续费"),  # after the question word
+        ("省数据主管部门现在的主要负责人是谁？", "负责人"),  # before it, across 是
+        ("举报查实以后有奖金吗？", "奖金"),  # a yes/no question
+        ("条例有没有规定罚款？", "罚款"),
+        ("条例的立法目的", ""),  # no question word
+    ],
+)
+def test_focus_is_the_noun_the_question_asks_for(question, focus):
+    from rag.abstention import _focus
+
+    assert _focus(question) == focus
