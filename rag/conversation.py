@@ -144,9 +144,11 @@ def _terms(index: Index, text: str) -> list[str]:
 
 def score(index: Index, candidate: Candidate, scope: np.ndarray | None = None) -> tuple[float, float, float]:
     """The candidate's lexical support in its article (the one it names, else its best BM25 article
-    within `scope`): the idf-weighted share of the follow-up's own terms found there, the same share
-    of all its terms, and the idf mass of the terms found. A term that no article contains weighs as
-    much as the rarest one, as in the reader's support; zeros when no article shares a term with it."""
+    within `scope`, where retrieval of the rewrite goes): the idf-weighted share of the follow-up's own
+    terms found there, the same share of all its terms, and the idf mass of the terms found. A frame
+    whose words pull that article away from the new subject so scores low on the subject. A term that
+    no article contains weighs as much as the rarest one, as in the reader's support; zeros when no
+    article shares a term with it."""
     terms = _terms(index, candidate.text)
     own = _terms(index, candidate.own)
     rows = list(candidate.rows)
@@ -154,9 +156,6 @@ def score(index: Index, candidate: Candidate, scope: np.ndarray | None = None) -
         bm25 = index.lexical.scores(" ".join(terms), weight_mask=scope)
         # Among the articles holding the follow-up's own words, when there are any: the frame's words
         # alone must not pick an article that lacks the new subject
-        holding = index.lexical.scores(" ".join(own), weight_mask=scope) > 0 if own else None
-        if holding is not None and holding.any():
-            bm25 = np.where(holding, bm25, 0.0)
         rows = [int(np.argmax(bm25))] if bm25.max() > 0 else []
     if not rows:
         return 0.0, 0.0, 0.0

@@ -137,6 +137,8 @@ def test_score_wants_the_follow_ups_own_words_supported(index):
     own, share, found = score(index, Candidate("政府对人才有什么支持？", "人才"))
     assert own == 1.0 and 0 < share <= 1.0 and found > 0
     assert score(index, Candidate("政府对今天天气有什么支持？", "今天天气"))[0] == 0.0
+    # the frame's words (大数据项目…保障) lead to the land-use article, which says nothing of 资金
+    assert score(index, Candidate("大数据项目的建设用地资金，政府怎么保障？", "资金"))[0] == 0.0
     pinned = tuple(index.chunk_rows(index.laws[0].doc_id, "第十条"))
     assert score(index, Candidate("第十条对人才有什么要求？", "对人才有什么要求", pinned))[0] == 0.0
 
