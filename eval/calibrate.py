@@ -226,7 +226,7 @@ def plot_tradeoff(calibration: Calibration) -> bytes:
     axis.set_xlim(0, 0.3)
     axis.set_ylim(0, 1)
     axis.grid(alpha=0.3)
-    axis.set_title(f"abstention trade-off (out of fold); chosen threshold {calibration.abstention.threshold:.3f}")
+    axis.set_title(f"abstention trade-off (out of fold); chosen threshold {calibration.abstention.threshold:.3f}, C {calibration.abstention.regularization:g}")
     axis.legend(fontsize=7)
     buffer = io.BytesIO()
     figure.tight_layout()
