@@ -156,16 +156,16 @@ class Embedder:
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
-        return self._encode([self.query_prefix + t for t in texts], batch_size=32)
+        return self._encode([self.query_prefix + t for t in texts], batch_size=32, queries=True)
 
     def encode_passages(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
         return self._encode([self.passage_prefix + t for t in texts], batch_size=batch_size)
 
-    def _encode(self, texts: list[str], *, batch_size: int) -> np.ndarray:
+    def _encode(self, texts: list[str], *, batch_size: int, queries: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         if self._onnx is not None:
-            vectors = self._onnx.encode(texts, batch_size=batch_size)
+            vectors = self._onnx.encode(texts, batch_size=batch_size, queries=queries)
         else:
             vectors = self.model.encode(texts, batch_size=batch_size, convert_to_tensor=True, show_progress_bar=False)
             vectors = vectors.float().cpu().numpy()

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 
+from .query_tokenizer import QueryTokenizer, write_query_tokenizer
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
@@ -162,9 +164,8 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-class _Batcher:
-    """Tokenizes with the model's tokenizer.json, truncated to max_seq_length; batches of similar lengths,
-    each padded to its own longest text."""
+class _Tokenizer:
+    """The model's tokenizer.json loaded with ``tokenizers``, truncated to max_seq_length: ids per text."""
 
     def __init__(self, layout: SentenceLayout, max_seq_length: int):
         from tokenizers import Tokenizer
@@ -175,23 +176,25 @@ class _Batcher:
             raise OnnxUnavailable(f"无法加载 {layout.tokenizer_file}：{error}") from error
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(max_length=max_seq_length)
-        self.lower_case = layout.lower_case
         self.pad_id = (self.tokenizer.token_to_id(layout.pad_token) if layout.pad_token else None) or 0
 
-    def batches(self, texts: Sequence[str], batch_size: int) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
-        """(rows of texts, input_ids, attention_mask) per batch, longest texts first."""
-        encodings = self.tokenizer.encode_batch([t.lower() if self.lower_case else t for t in texts])
-        order = sorted(range(len(texts)), key=lambda i: -len(encodings[i].ids))
-        for start in range(0, len(order), batch_size):
-            rows = order[start : start + batch_size]
-            width = len(encodings[rows[0]].ids)
-            ids = np.full((len(rows), width), self.pad_id, dtype=np.int64)
-            mask = np.zeros((len(rows), width), dtype=np.int64)
-            for row, i in enumerate(rows):
-                tokens = encodings[i].ids
-                ids[row, : len(tokens)] = tokens
-                mask[row, : len(tokens)] = 1
-            yield rows, ids, mask
+    def __call__(self, texts: Sequence[str]) -> list[list[int]]:
+        return [encoding.ids for encoding in self.tokenizer.encode_batch(list(texts))]
+
+
+def _batches(ids: list[list[int]], batch_size: int, pad_id: int) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
+    """(rows of texts, input_ids, attention_mask) per batch of similar lengths, longest first, each
+    padded to its own longest text."""
+    order = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+    for start in range(0, len(order), batch_size):
+        rows = order[start : start + batch_size]
+        width = len(ids[rows[0]])
+        input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for row, i in enumerate(rows):
+            input_ids[row, : len(ids[i])] = ids[i]
+            mask[row, : len(ids[i])] = 1
+        yield rows, input_ids, mask
 
 
 def _pool(hidden: np.ndarray, mask: np.ndarray, modes: tuple[str, ...]) -> np.ndarray:
@@ -217,12 +220,21 @@ def _pool(hidden: np.ndarray, mask: np.ndarray, modes: tuple[str, ...]) -> np.nd
 
 
 class OnnxEncoder:
-    """Encodes texts with an export: tokenizer, onnxruntime on all available cores, numpy pooling (not normalised)."""
+    """Encodes texts with an export: tokenizer, onnxruntime on all available cores, numpy pooling (not
+    normalised). Questions are tokenized by the export's query tokenizer where it has one (see
+    query_tokenizer), passages by the model's tokenizer.json, loaded on first use."""
 
     def __init__(self, export_dir: Path, layout: SentenceLayout, max_seq_length: int):
         ort = _onnxruntime()
         self.layout = layout
-        self.batcher = _Batcher(layout, max_seq_length)
+        self.export_dir = export_dir
+        self.max_seq_length = max_seq_length
+        self._tokenizer: _Tokenizer | None = None
+        self.queries = QueryTokenizer.load(export_dir, max_seq_length, self.tokenize)
+        if self.queries is None and os.access(export_dir, os.W_OK):
+            made = write_query_tokenizer(layout.tokenizer_file, export_dir, self.tokenize, _CHECK_TEXTS, max_seq_length, layout.pad_token)
+            if made:
+                self.queries = QueryTokenizer.load(export_dir, max_seq_length, self.tokenize)
         options = ort.SessionOptions()
         options.intra_op_num_threads = _cores()
         options.inter_op_num_threads = 1
@@ -235,11 +247,26 @@ class OnnxEncoder:
         except Exception as error:  # onnxruntime's errors derive from Exception only
             raise OnnxUnavailable(f"无法加载 {export_dir / MODEL_FILE}：{error}（删除该目录即可重新导出）") from error
 
-    def encode(self, texts: Sequence[str], *, batch_size: int) -> np.ndarray:
+    @property
+    def tokenizer(self) -> _Tokenizer:
+        """The model's own tokenizer.json, loaded on first use."""
+        if self._tokenizer is None:
+            self._tokenizer = _Tokenizer(self.layout, self.max_seq_length)
+        return self._tokenizer
+
+    def tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        return self.tokenizer(texts)
+
+    def encode(self, texts: Sequence[str], *, batch_size: int, queries: bool = False) -> np.ndarray:
         """One float32 row per text, in the order given."""
+        texts = [t.lower() if self.layout.lower_case else t for t in texts]
+        if queries and self.queries is not None:
+            ids, pad_id = self.queries.ids(texts), self.queries.pad_id
+        else:
+            ids, pad_id = self.tokenizer(texts), self.tokenizer.pad_id
         vectors = np.empty((len(texts), self.layout.dim), dtype=np.float32)
-        for rows, ids, mask in self.batcher.batches(texts, batch_size):
-            (hidden,) = self.session.run(["last_hidden_state"], {"input_ids": ids, "attention_mask": mask})
+        for rows, input_ids, mask in _batches(ids, batch_size, pad_id):
+            (hidden,) = self.session.run(["last_hidden_state"], {"input_ids": input_ids, "attention_mask": mask})
             vectors[rows] = _pool(hidden, mask, self.layout.pooling)
         return vectors
 
@@ -310,7 +337,8 @@ def export(model: SentenceTransformer, layout: SentenceLayout, target: Path, max
 
     started = time.perf_counter()
     # Two texts of different lengths: the traced graph keeps the attention mask
-    _, ids, mask = next(_Batcher(layout, max_seq_length).batches(_CHECK_TEXTS[:2], 2))
+    tokenizer = _Tokenizer(layout, max_seq_length)
+    _, ids, mask = next(_batches(tokenizer(_CHECK_TEXTS[:2]), 2, tokenizer.pad_id))
     axes = {0: "batch", 1: "sequence"}
     with _staging(target) as work:
         try:
