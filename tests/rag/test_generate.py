@@ -454,7 +454,7 @@ def fake_pipeline(monkeypatch) -> list[str]:
         warnings: list[str] = []
 
     monkeypatch.setattr(rag.api, "get_index", lambda index=None, model=None: Loaded())
-    monkeypatch.setattr(rag.api, "search", lambda loaded, question, options: HITS)
+    monkeypatch.setattr(rag.api, "search", lambda loaded, question, options, query=None: HITS)
     monkeypatch.setattr(rag.api, "read", lambda loaded, question, hits: read.append(question) or _extractive(question=question))
     return read
 
