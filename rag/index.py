@@ -24,6 +24,7 @@ import os
 import shutil
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -318,6 +319,15 @@ def _verify(version: Path, manifest: dict) -> None:
             raise IndexUnavailable(f"索引文件损坏或不完整：{target}")
 
 
+def _open_rows(manifest: dict, path: Path, version: Path) -> tuple[LexicalIndex, Store]:
+    """The version's BM25 statistics and its store (records, laws, definitions, vectors)."""
+    try:
+        lexical = LexicalIndex.load(version / "bm25", tokenizer=manifest.get("tokenizer", "bigram"), size=manifest["counts"]["chunks"])
+    except (OSError, ValueError) as error:
+        raise IndexUnavailable(f"BM25 索引损坏：{version / 'bm25'}（{error}）") from error
+    return lexical, open_store(manifest, path, version, lexical)
+
+
 def open_index(
     path: str | Path,
     *,
@@ -346,13 +356,19 @@ def open_index(
         )
     except (ValueError, KeyError, TypeError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise IndexUnavailable(f"索引清单损坏：{version / 'manifest.json'}。请重新运行：rag index 法规目录 --out {path}") from error
-    embedder = _embedder(spec)
     warnings: list[str] = []
-    problems = check_stale(manifest, spec, chunking) + _model_changes(manifest, embedder)
-    try:
-        _verify(version, manifest)
-    except IndexUnavailable as error:
-        problems.append(str(error))
+    # The model loads in the background while the records parse: its loaders (onnxruntime, SentencePiece)
+    # release the GIL, so the two overlap on two cores
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        loading = pool.submit(_embedder, spec)
+        problems = check_stale(manifest, spec, chunking)
+        try:
+            _verify(version, manifest)
+        except IndexUnavailable as error:
+            problems.append(str(error))
+        opened = None if problems else _open_rows(manifest, path, version)
+        embedder = loading.result()
+    problems += _model_changes(manifest, embedder)
     if problems:
         command = f"rag index {' '.join(manifest['inputs'])} --out {path}"
         sources_ok = all(Path(p).exists() for p in manifest["inputs"])
@@ -370,15 +386,10 @@ def open_index(
         if manifest.get("format") != FORMAT or any("损坏" in p for p in problems):
             raise IndexUnavailable("；".join(problems) + f"。请运行：{command}")
         warnings.append("索引可能已过期（" + "；".join(problems) + f"）。请运行：{command}")
-    tokenizer = manifest.get("tokenizer", "bigram")
-    size = manifest["counts"]["chunks"]
-    try:
-        lexical = LexicalIndex.load(version / "bm25", tokenizer=tokenizer, size=size)
-    except (OSError, ValueError) as error:
-        raise IndexUnavailable(f"BM25 索引损坏：{version / 'bm25'}（{error}）") from error
+    lexical, store = opened or _open_rows(manifest, path, version)
     if manifest["model"].get("dim", embedder.dim) != embedder.dim:
         raise IndexUnavailable(f"索引向量与嵌入模型的维度不符：{version}")
-    store = open_store(manifest, path, version, lexical)
+    size = manifest["counts"]["chunks"]
     chunks = store.records()
     laws = [LawInfo(**law) for law in store.laws()]
     if len(chunks) != size:
