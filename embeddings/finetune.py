@@ -104,7 +104,7 @@ def finetune(
             save_strategy="no",
             report_to=[],
             logging_steps=10,
-            disable_tqdm=True,
+            disable_tqdm=False,  # the trainer's progress bar with its ETA (on CPU an epoch takes tens of minutes)
         )
         trainer = SentenceTransformerTrainer(
             model=model, args=arguments, train_dataset=dataset, loss=MultipleNegativesRankingLoss(model)
