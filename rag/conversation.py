@@ -6,6 +6,7 @@ its answer cited. Fixed cue words (CUES) say which kind of follow-up a question 
 - an ordinal move (下一条, 上一条) or a paragraph/item (第二款, 第三项) of a cited article: the
   article is named, 《law》第N条, so that the exact article lookup pins it;
 - a question about the law itself (谁制定的？, 什么时候施行？): the law is named;
+- a reference to the term the previous turn asked the meaning of (这个概念, 这个术语): the term;
 - a back-reference (这条, 该条, 它): it is replaced by the name of the cited article that best
   supports the rest of the question;
 - an ellipsis (那人才呢？, 那违反了怎么处罚？): candidate rewrites — the follow-up alone, the frame
@@ -57,6 +58,8 @@ class Cues:
         "这一条", "这条规定", "这条", "该条", "本条", "此条", "上述规定", "这个规定", "这项规定", "该规定", "这一规定",
         "这款", "该款", "它", "这样做", "这么做",
     )
+    # Words standing for the term the previous question asked the meaning of (这个概念在哪一条里用到？)
+    term_refs: tuple[str, ...] = ("这个概念", "这一概念", "该概念", "这个术语", "该术语", "这个用语", "这个名词", "这个词", "这个说法")
     pointing: tuple[str, ...] = ("这",)  # …and at the start of a question before a copula: 这是硬性规定吗？
     copulas: tuple[str, ...] = ("是", "算")
     # Words standing for the cited law
@@ -99,6 +102,7 @@ _BACK_REF = re.compile(
     rf"(?<!其)(?:{_alternation(CUES.back_refs)})(?!例)|^(?:{_alternation(CUES.pointing)})(?={_alternation(CUES.copulas)})"
 )
 _LAW_REF = re.compile(_alternation(CUES.law_refs))
+_TERM_REF = re.compile(_alternation(CUES.term_refs))
 _NEXT = re.compile(_alternation(CUES.next_article))
 _PREVIOUS = re.compile(_alternation(CUES.previous_article))
 _DOCUMENT = re.compile(_alternation(CUES.document))
@@ -316,6 +320,17 @@ def _document(index: Index, bare: str, cited: list[Cited]) -> str | None:
     return f"{_law_name(index, cited[0])}{rest}？"
 
 
+def _term_reference(index: Index, bare: str, previous: Answer) -> str | None:
+    """这个概念在哪一条里用到？ → 公共机构在哪一条里用到？, for the term whose meaning the previous turn asked."""
+    match = _TERM_REF.search(bare)
+    if match is None:
+        return None
+    asked = index.definitions.asked_terms(previous.rewritten_question or previous.question)
+    if not asked:
+        return None
+    return bare[: match.start()] + asked[0].term + bare[match.end() :] + "？"
+
+
 def _back_reference(index: Index, bare: str, cited: list[Cited]) -> str | None:
     """这条适用于个人吗？ → 《law》第N条适用于个人吗？, for the cited article that best supports the rest."""
     match = _BACK_REF.search(bare)
@@ -414,6 +429,7 @@ def rewrite_question(question: str, history: Sequence[Answer], index: Index) -> 
         lambda: _article_ref(index, bare, cited, elliptical),
         lambda: _part(index, bare, cited),
         lambda: _document(index, bare, cited),
+        lambda: _term_reference(index, bare, previous),
         lambda: _back_reference(index, bare, cited),
     ):
         resolved = resolve()

@@ -71,6 +71,15 @@ def test_a_new_subject_after_a_back_reference_may_leave_the_named_article(index)
     assert "公共机构" in kept and "第四十一条" in kept
 
 
+@pytest.mark.parametrize("follow_up", ["这个概念在条例的哪一条里用到了？", "该术语还出现在哪些条文里？"])
+def test_a_term_reference_is_the_term_asked_about_before(index, follow_up):
+    first = _turn(index, "第五十条", question="条例里的“公共机构”指的是什么？")
+    rewritten = rewrite_question(follow_up, [first], index)
+    assert rewritten.startswith("公共机构") and not any(cue in rewritten for cue in CUES.term_refs)
+    plain = _turn(index, "第十条", question="数据中心用电有什么支持？")  # no term was asked about: unchanged
+    assert rewrite_question(follow_up, [plain], index) == follow_up
+
+
 def test_a_back_reference_picks_the_cited_article_that_supports_the_rest(index):
     first = _turn(index, "第十条", "第三十八条")
     assert rewrite_question("这条对人才有什么要求？", [first], index).startswith(f"《{LAW}》第三十八条")
