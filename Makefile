@@ -49,8 +49,12 @@ calibrate: setup
 # MNRL fine-tuning of the default model on the STARD tuning split (BM25 hard negatives from
 # indexes/library), then a whole-library index that uses it. See README「微调」.
 TUNED := models/e5-small-stard
+# The CPU recipe by default (1 epoch, 128 tokens: 27 min on 2 cores); the GPU one of docs/finetune.md is
+# make finetune FINETUNE_EPOCHS=3 FINETUNE_MAX_LENGTH=256
+FINETUNE_EPOCHS ?= 1
+FINETUNE_MAX_LENGTH ?= 128
 finetune: setup
-	$(BIN)/rag finetune eval/questions/stard_tune.jsonl --index indexes/library --out $(TUNED)
+	$(BIN)/rag finetune eval/questions/stard_tune.jsonl --index indexes/library --out $(TUNED) --epochs $(FINETUNE_EPOCHS) --max-seq-length $(FINETUNE_MAX_LENGTH)
 
 index-library-tuned: setup
 	$(BIN)/rag index ../shared/laws --out indexes/library-tuned --model $(abspath $(TUNED))
