@@ -63,9 +63,9 @@ def _builtin_charsmap() -> bytes:
     return model.normalizer_spec.precompiled_charsmap
 
 
-def _model_proto(tokenizer_json: dict, pad_token: str | None) -> bytes | None:
+def _model_proto(tokenizer_json: dict, pad_token: str | None) -> tuple[bytes, dict] | None:
     """The SentencePiece model of a Unigram tokenizer.json with Metaspace pre-tokenization and
-    <s> A </s> post-processing; None for any other kind."""
+    <s> A </s> post-processing, with its special pieces' spellings and ids; None for any other kind."""
     from sentencepiece import sentencepiece_model_pb2 as pb
 
     model, pre = tokenizer_json.get("model") or {}, tokenizer_json.get("pre_tokenizer") or {}
@@ -91,7 +91,8 @@ def _model_proto(tokenizer_json: dict, pad_token: str | None) -> bytes | None:
     proto.normalizer_spec.precompiled_charsmap = _builtin_charsmap()
     proto.normalizer_spec.add_dummy_prefix = pre.get("prepend_scheme", "always") != "never"
     proto.normalizer_spec.remove_extra_whitespaces = True
-    return proto.SerializeToString()
+    specials = {"pieces": [vocab[i][0] for i in sorted(control | {model["unk_id"]})], "bos": spec.bos_id, "eos": spec.eos_id, "pad": spec.pad_id}
+    return proto.SerializeToString(), specials
 
 
 def write_query_tokenizer(
@@ -107,30 +108,17 @@ def write_query_tokenizer(
     try:
         import sentencepiece  # noqa: F401  (a declared dependency; without it questions use the original)
 
-        proto = _model_proto(json.loads(tokenizer_file.read_text(encoding="utf-8")), pad_token)
+        derived = _model_proto(json.loads(tokenizer_file.read_text(encoding="utf-8")), pad_token)
     except (ImportError, OSError, ValueError, KeyError, RuntimeError):  # RuntimeError: SentencePiece's own
         return False
     texts = [*check_texts, *VERIFY_TEXTS]
-    if proto is None:
+    if derived is None or QueryTokenizer(*derived, max_length, reference).ids(texts) != reference(texts):
         _write(refused, b"")
         return False
-    specials = _specials(proto)
-    if QueryTokenizer(proto, specials, max_length, reference).ids(texts) != reference(texts):
-        _write(refused, b"")
-        return False
+    proto, specials = derived
     _write(folder / _SPECIALS_FILE, json.dumps(specials, ensure_ascii=False).encode("utf-8"))
     _write(target, proto)  # last: its presence says the derivation is complete
     return True
-
-
-def _specials(proto: bytes) -> dict:
-    from sentencepiece import sentencepiece_model_pb2
-
-    model = sentencepiece_model_pb2.ModelProto()
-    model.ParseFromString(proto)
-    kinds = (model.SentencePiece.CONTROL, model.SentencePiece.UNKNOWN)
-    spec = model.trainer_spec
-    return {"pieces": [p.piece for p in model.pieces if p.type in kinds], "bos": spec.bos_id, "eos": spec.eos_id, "pad": spec.pad_id}
 
 
 def _write(path: Path, data: bytes) -> None:
