@@ -66,6 +66,7 @@ class Support:
 
     lexical: float = 0.0  # idf-weighted share of the question's content terms found in the top article
     dense: float = 0.0  # dense cosine of the top article
+    sentence: float = 0.0  # dense cosine of its best sentence (of the article itself when it has one sentence)
     margin: float = 0.0  # dense cosine of the top article minus that of the second
     bm25: float = 0.0  # BM25 score of the top article over the largest score the question's terms could reach
     lookup: float = 0.0  # the question named the article (or asked what a term it defines means)
@@ -173,6 +174,7 @@ def measure_support(index: Index, question: str, hits: Sequence[Hit], weights: d
     return Support(
         lexical=coverage(weights, top.text + " ".join(top.chunk.path)),
         dense=dense[0],
+        sentence=top.scores.get("sentence", dense[0]),
         margin=dense[0] - dense[1] if len(dense) > 1 else dense[0],
         bm25=top.scores.get("bm25", 0.0) / (2.2 * known_idf) if known_idf else 0.0,
         lookup=float("lookup" in top.scores or "definition" in top.scores),

@@ -8,6 +8,8 @@ Layout of an index directory:
     v-<id>/vectors.faiss    FAISS index, row i = chunk i             } the Milvus store keeps all of
     v-<id>/laws.json        law records without their articles       } these in one collection
     v-<id>/definitions.json the terms each law defines (本法所称X，是指…) } (rag/milvus_store.py)
+    v-<id>/sentences.npy    vectors of the sentences of multi-sentence chunks (rag/sentences.py),
+    v-<id>/sentence_rows.npy  and the chunk row of each
     milvus.db               embedded Milvus Lite database (Milvus store without --milvus-uri)
     embeddings.sqlite       embedding cache shared by all versions (incremental, resumable builds)
     .lock                   held while building
@@ -41,11 +43,12 @@ from .laws import ParseError, law_files, load_laws
 from .lexical import LexicalIndex, Tokenizer, load_jieba_in_background
 from .lookup import LawNames
 from .records import Chunk, Law
+from .sentences import SentenceVectors, sentence_texts
 from .store import Store, StoreSpec, VersionRows, open_store, write_store
 
-__all__ = ["Index", "LawInfo", "build_index", "open_index", "check_stale", "write_atomic", "FORMAT"]
+__all__ = ["Index", "LawInfo", "build_index", "open_index", "check_stale", "write_atomic", "encoded_texts", "FORMAT"]
 
-FORMAT = 2  # 2: definitions stored with each version
+FORMAT = 3  # 2: definitions stored with each version; 3: sentence vectors
 Progress = Callable[[int, int], None]
 
 
@@ -74,6 +77,7 @@ class Index:
     lexical: LexicalIndex
     names: LawNames
     definitions: DefinitionTable
+    sentences: SentenceVectors
     warnings: list[str] = field(default_factory=list)
     load_seconds: float = 0.0
 
@@ -185,11 +189,12 @@ def build_index(
         if shard is not None:
             laws = [law for law in laws if in_shard(law.doc_id, *shard)]
         chunks = chunk_laws(laws, chunking)
+        sentences, sentence_rows = sentence_texts(chunks)
         embedder = _embedder(model)
         cache = EmbeddingCache(out / "embeddings.sqlite", embedder.dim, shared=_shared_cache(store, out, embedder.dim))
         try:
             vectors = cache.encode(
-                [embed_text(c) for c in chunks],
+                encoded_texts(chunks),
                 embedder.fingerprint,
                 embedder.encode_passages,
                 batch=commit_every,
@@ -216,10 +221,16 @@ def build_index(
             "sources": _sources(inputs),
             "errors": [str(e) for e in errors],
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "counts": {"laws": len(laws), "chunks": len(chunks)},
+            "counts": {"laws": len(laws), "chunks": len(chunks), "sentences": len(sentences)},
         }
-        _write_version(out, manifest, laws, chunks, vectors, store)
+        sentence_vectors = SentenceVectors(vectors=vectors[len(chunks) :], rows=sentence_rows)
+        _write_version(out, manifest, laws, chunks, vectors[: len(chunks)], sentence_vectors, store)
     return out, errors
+
+
+def encoded_texts(chunks: list[Chunk]) -> list[str]:
+    """What a build encodes: each chunk's text as the encoder sees it, then the sentences of multi-sentence chunks."""
+    return [embed_text(c) for c in chunks] + sentence_texts(chunks)[0]
 
 
 def in_shard(doc_id: str, shard: int, shards: int) -> bool:
@@ -235,7 +246,9 @@ def _shared_cache(store: StoreSpec, out: Path, dim: int) -> VectorCache | None:
     return MilvusVectorCache(store, out, dim)
 
 
-def _write_version(out: Path, manifest: dict, laws: list[Law], chunks: list[Chunk], vectors: np.ndarray, store: StoreSpec) -> None:
+def _write_version(
+    out: Path, manifest: dict, laws: list[Law], chunks: list[Chunk], vectors: np.ndarray, sentences: SentenceVectors, store: StoreSpec
+) -> None:
     version = f"v-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
     staging = out / f".{version}.partial"
     staging.mkdir(parents=True)
@@ -250,7 +263,7 @@ def _write_version(out: Path, manifest: dict, laws: list[Law], chunks: list[Chun
         definitions=DefinitionTable.from_laws(laws).to_records(),
     )
     manifest["store"], store_files = write_store(store, out, staging, version, rows)
-    names = [*store_files, *bm25_files]
+    names = [*store_files, *bm25_files, *sentences.save(staging)]
     manifest["files"] = {name: _sha256(staging / name) for name in names}
     (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     for name in names + ["manifest.json"]:
@@ -319,13 +332,19 @@ def _verify(version: Path, manifest: dict) -> None:
             raise IndexUnavailable(f"索引文件损坏或不完整：{target}")
 
 
-def _open_rows(manifest: dict, path: Path, version: Path) -> tuple[LexicalIndex, Store]:
-    """The version's BM25 statistics and its store (records, laws, definitions, vectors)."""
+def _open_rows(manifest: dict, path: Path, version: Path) -> tuple[LexicalIndex, SentenceVectors, Store]:
+    """The version's BM25 statistics, its sentence vectors and its store (records, laws, definitions, vectors)."""
     try:
         lexical = LexicalIndex.load(version / "bm25", tokenizer=manifest.get("tokenizer", "bigram"), size=manifest["counts"]["chunks"])
     except (OSError, ValueError) as error:
         raise IndexUnavailable(f"BM25 索引损坏：{version / 'bm25'}（{error}）") from error
-    return lexical, open_store(manifest, path, version, lexical)
+    try:
+        sentences = SentenceVectors.load(version)
+    except (OSError, ValueError) as error:
+        raise IndexUnavailable(f"句向量文件损坏：{version}（{error}）") from error
+    if len(sentences.rows) != manifest["counts"]["sentences"] or len(sentences.vectors) != len(sentences.rows):
+        raise IndexUnavailable(f"索引的句向量数量与清单不符：{version}")
+    return lexical, sentences, open_store(manifest, path, version, lexical)
 
 
 def open_index(
@@ -386,7 +405,7 @@ def open_index(
         if manifest.get("format") != FORMAT or any("损坏" in p for p in problems):
             raise IndexUnavailable("；".join(problems) + f"。请运行：{command}")
         warnings.append("索引可能已过期（" + "；".join(problems) + f"）。请运行：{command}")
-    lexical, store = opened or _open_rows(manifest, path, version)
+    lexical, sentences, store = opened or _open_rows(manifest, path, version)
     if manifest["model"].get("dim", embedder.dim) != embedder.dim:
         raise IndexUnavailable(f"索引向量与嵌入模型的维度不符：{version}")
     size = manifest["counts"]["chunks"]
@@ -406,6 +425,7 @@ def open_index(
         lexical=lexical,
         names=names,
         definitions=definitions,
+        sentences=sentences,
         warnings=warnings,
         load_seconds=time.perf_counter() - started,
     )

@@ -24,6 +24,7 @@ class RetrieveOptions:
     k: int = 10
     mode: Mode = "hybrid"
     dense_weight: float = 0.8  # share of the min-max-normalised dense score in the fused score
+    sentence_weight: float = 1.0  # dense score = article cosine + this × its best sentence's cosine
     pool: int = 100  # candidates taken from each retriever before fusion
     laws: tuple[str, ...] = ()  # titles or doc ids to search; empty: all, or the laws the question names
 
@@ -90,13 +91,16 @@ def search(index: Index, question: str, options: RetrieveOptions = RetrieveOptio
         if query is None:
             query = index.embedder.encode_queries([question])[0]
         dense = index.store.dense(query, pool, scope)
+    best_sentence = index.sentences.best(query, list(dense)) if dense and options.sentence_weight else {}
+    # A chunk of one sentence is its own best sentence
+    dense_rank = {row: s + options.sentence_weight * max(best_sentence.get(row, s), s) for row, s in dense.items()}
     if options.mode in ("hybrid", "bm25") and pool:
         lexical = index.store.lexical(index.lexical.query_tokens(question), pool, scope)
 
     candidates = sorted(set(dense) | set(lexical))
     fused: dict[int, float] = {}
     if candidates:
-        d = np.array([dense.get(i, min(dense.values(), default=0.0)) for i in candidates])
+        d = np.array([dense_rank.get(i, min(dense_rank.values(), default=0.0)) for i in candidates])
         b = np.array([lexical.get(i, 0.0) for i in candidates])
         weight = {"dense": 1.0, "bm25": 0.0}.get(options.mode, options.dense_weight)
         combined = weight * (_minmax(d) if dense else 0) + (1 - weight) * (_minmax(b) if lexical else 0)
@@ -117,6 +121,8 @@ def search(index: Index, question: str, options: RetrieveOptions = RetrieveOptio
             continue
         seen.add(key)
         scores = {"dense": dense[row]} if row in dense else {}
+        if row in best_sentence:
+            scores["sentence"] = best_sentence[row]
         if row in lexical:
             scores["bm25"] = lexical[row]
         if row in pinned:

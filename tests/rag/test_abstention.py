@@ -58,9 +58,9 @@ def test_shipped_operating_point_meets_its_false_abstention_targets_out_of_fold(
 
 def test_decisions_on_fixed_feature_vectors():
     model = load_calibration().abstention
-    named = Support(lexical=1.0, dense=0.9, margin=0.05, bm25=0.8, lookup=1.0, terms=1.0, words=1.0, words_top3=1.0, focus=1.0)
-    strong = Support(lexical=0.9, dense=0.9, margin=0.03, bm25=0.6, terms=1.8, words=1.0, words_top3=1.0, focus=1.0)
-    nothing = Support(lexical=0.0, dense=0.82, margin=0.0, bm25=0.0, terms=2.5, words=0.0, unknown=1.0, focus=-1.0)
+    named = Support(lexical=1.0, dense=0.9, sentence=0.9, margin=0.05, bm25=0.8, lookup=1.0, terms=1.0, words=1.0, words_top3=1.0, focus=1.0)
+    strong = Support(lexical=0.9, dense=0.9, sentence=0.91, margin=0.03, bm25=0.6, terms=1.8, words=1.0, words_top3=1.0, focus=1.0)
+    nothing = Support(lexical=0.0, dense=0.82, sentence=0.83, margin=0.0, bm25=0.0, terms=2.5, words=0.0, unknown=1.0, focus=-1.0)
     assert not model.abstains(named) and not model.abstains(strong)
     assert model.abstains(nothing)
     assert model.probability(strong) > model.probability(nothing)

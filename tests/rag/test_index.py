@@ -3,10 +3,15 @@
 import json
 import sqlite3
 
+import numpy as np
+
 import pytest
 
 from rag import IndexUnavailable
+from rag.chunks import chunk_laws
 from rag.index import build_index, open_index
+from rag.laws import load_laws
+from rag.sentences import sentence_texts
 
 
 @pytest.fixture
@@ -20,6 +25,11 @@ def small_law(tmp_path, seed_path):
     return law
 
 
+def _sentences(law_path):
+    laws, _ = load_laws([law_path])
+    return sentence_texts(chunk_laws(laws))[0]
+
+
 def _cached_vectors(index_dir):
     with sqlite3.connect(index_dir / "embeddings.sqlite") as db:
         return db.execute("SELECT COUNT(*) FROM vectors").fetchone()[0]
@@ -30,25 +40,36 @@ def test_build_writes_a_versioned_index_with_checksums(small_law, tmp_path):
     assert errors == []
     version = out / (out / "CURRENT").read_text()
     manifest = json.loads((version / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["counts"] == {"laws": 1, "chunks": 9}
-    assert {"laws.json", "chunks.jsonl", "vectors.faiss"} < set(manifest["files"])
+    sentences = _sentences(small_law)
+    assert manifest["counts"] == {"laws": 1, "chunks": 9, "sentences": len(sentences)}
+    assert {"laws.json", "chunks.jsonl", "vectors.faiss", "sentences.npy", "sentence_rows.npy"} < set(manifest["files"])
     assert any(name.startswith("bm25/") for name in manifest["files"])
     index = open_index(out)
     assert index.warnings == []
     assert [c.article for c in index.chunks][:3] == ["", "第一条", "第二条"]
     assert index.store.size == 9
+    assert len(index.sentences.rows) == len(sentences) > 0
 
 
 def test_changed_law_is_detected_and_only_changed_articles_re_encoded(small_law, tmp_path):
     out, _ = build_index([small_law.parent], tmp_path / "index")
-    assert _cached_vectors(out) == 9
+    before = _sentences(small_law)
+    assert _cached_vectors(out) == 9 + len(set(before))
+    old = open_index(out)
+    old_vectors = dict(zip(before, np.asarray(old.sentences.vectors)))
     small_law.write_text(small_law.read_text(encoding="utf-8").replace("应当遵守本条例", "应当遵守本条例和国家规定"), encoding="utf-8")
     stale = open_index(out, rebuild=False)
     assert any("已修改" in w and "rag index" in w for w in stale.warnings)
     fresh = open_index(out)
     assert fresh.warnings == []
     assert "国家规定" in next(c.text for c in fresh.chunks if c.article == "第二条")
-    assert _cached_vectors(out) == 10  # one changed article encoded, the other eight reused
+    after = _sentences(small_law)
+    new_sentences = set(after) - set(before)
+    assert len(new_sentences) <= 1
+    # one changed article (and its changed sentence) encoded, the other eight and their sentences reused
+    assert _cached_vectors(out) == 9 + len(set(before)) + 1 + len(new_sentences)
+    kept = [i for i, text in enumerate(after) if text in old_vectors]
+    assert np.array_equal(np.asarray(fresh.sentences.vectors)[kept], np.stack([old_vectors[after[i]] for i in kept]))
     assert len(list(out.glob("v-*"))) == 1  # the old version is gone
 
 
