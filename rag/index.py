@@ -189,12 +189,12 @@ def build_index(
         if shard is not None:
             laws = [law for law in laws if in_shard(law.doc_id, *shard)]
         chunks = chunk_laws(laws, chunking)
-        sentences, sentence_rows = sentence_texts(chunks)
+        texts, sentence_rows = encoded_texts(chunks)
         embedder = _embedder(model)
         cache = EmbeddingCache(out / "embeddings.sqlite", embedder.dim, shared=_shared_cache(store, out, embedder.dim))
         try:
             vectors = cache.encode(
-                encoded_texts(chunks),
+                texts,
                 embedder.fingerprint,
                 embedder.encode_passages,
                 batch=commit_every,
@@ -221,16 +221,18 @@ def build_index(
             "sources": _sources(inputs),
             "errors": [str(e) for e in errors],
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-            "counts": {"laws": len(laws), "chunks": len(chunks), "sentences": len(sentences)},
+            "counts": {"laws": len(laws), "chunks": len(chunks), "sentences": len(sentence_rows)},
         }
         sentence_vectors = SentenceVectors(vectors=vectors[len(chunks) :], rows=sentence_rows)
         _write_version(out, manifest, laws, chunks, vectors[: len(chunks)], sentence_vectors, store)
     return out, errors
 
 
-def encoded_texts(chunks: list[Chunk]) -> list[str]:
-    """What a build encodes: each chunk's text as the encoder sees it, then the sentences of multi-sentence chunks."""
-    return [embed_text(c) for c in chunks] + sentence_texts(chunks)[0]
+def encoded_texts(chunks: list[Chunk]) -> tuple[list[str], np.ndarray]:
+    """What a build encodes: each chunk's text as the encoder sees it, then the sentences of multi-sentence
+    chunks; and the chunk row of each of those sentences."""
+    sentences, rows = sentence_texts(chunks)
+    return [embed_text(c) for c in chunks] + sentences, rows
 
 
 def in_shard(doc_id: str, shard: int, shards: int) -> bool:
