@@ -26,6 +26,7 @@ def mine_examples(
     """One example per (question, gold article found in the index). Gold articles of a question are
     never used as its negatives; questions without gold (unanswerable) give no example."""
     examples: list[TrainingExample] = []
+    law_title = bool(index.chunking.law_title)  # train on the texts the index embeds
     for question in questions:
         gold_rows = {
             article: index.chunk_rows(article.doc_id, article.article)
@@ -37,11 +38,11 @@ def mine_examples(
             continue
         hits = search(index, question.question, RetrieveOptions(k=depth, mode=mode))
         hard = [
-            embed_text(hit.chunk)
+            embed_text(hit.chunk, law_title=law_title)
             for hit in hits
             if (hit.chunk.doc_id, hit.chunk.article) not in gold_keys
         ][:negatives]
         for rows in gold_rows.values():
             if rows:
-                examples.append(TrainingExample(question.question, embed_text(index.chunks[rows[0]]), tuple(hard)))
+                examples.append(TrainingExample(question.question, embed_text(index.chunks[rows[0]], law_title=law_title), tuple(hard)))
     return examples

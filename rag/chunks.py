@@ -4,7 +4,7 @@ document-level chunk per law holding its metadata, 题注 and any text outside a
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from .records import Article, Chunk, Law
 
@@ -19,10 +19,22 @@ CHUNK_FORMAT = 2
 @dataclass(frozen=True)
 class ChunkSettings:
     max_chars: int = 800  # longer articles are split at paragraph boundaries
+    # Embed the law's title before each chunk ('劳动合同法 第N条 …'). None: where the index holds more than
+    # one law. Measured on STARD (docs/finetune.md): in a library it tells laws apart; in a one-law
+    # index every chunk shares it and it cost the seed sets hit@1.
+    law_title: bool | None = None
+
+    def for_laws(self, count: int) -> ChunkSettings:
+        """These settings for an index of `count` laws: law_title decided."""
+        return self if self.law_title is not None else replace(self, law_title=count > 1)
 
     def to_dict(self) -> dict:
         # The format version makes indexes built by an older chunker count as stale
         return {**asdict(self), "format": CHUNK_FORMAT}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ChunkSettings:
+        return cls(**{k: v for k, v in data.items() if k != "format"})
 
 
 def document_text(law: Law) -> str:
@@ -108,9 +120,15 @@ def chunk_laws(laws: list[Law], settings: ChunkSettings = ChunkSettings()) -> li
     return [chunk for law in laws for chunk in chunk_law(law, settings)]
 
 
-def embed_text(chunk: Chunk) -> str:
-    """What the encoder sees: '第N条 text' (measured better than prefixing the chapter title)."""
-    return f"{chunk.article} {chunk.text}" if chunk.article else chunk.text
+def embed_text(chunk: Chunk, *, law_title: bool = False) -> str:
+    """'第N条 text' (measured better than prefixing the chapter title), with law_title '劳动合同法 第N条 text':
+    what the encoder sees (ChunkSettings.law_title says which) and, always without the title, what BM25 indexes."""
+    text = f"{chunk.article} {chunk.text}" if chunk.article else chunk.text
+    return f"{_short_title(chunk.law)} {text}" if law_title else text
+
+
+def _short_title(title: str) -> str:
+    return title.removeprefix("中华人民共和国")
 
 
 def split_sentences(text: str) -> list[str]:

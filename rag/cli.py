@@ -86,7 +86,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
                 name=args.model, max_seq_length=args.max_seq_length, dtype=args.dtype,
                 backend=args.backend or ("torch" if args.dtype == "bfloat16" else "onnx"),
             ),
-            chunking=ChunkSettings(max_chars=args.max_chars),
+            chunking=ChunkSettings(max_chars=args.max_chars, law_title=args.law_title),
             tokenizer=args.tokenizer,
             store=store,
             shard=args.shard,
@@ -214,6 +214,10 @@ def _parser() -> argparse.ArgumentParser:
         help="编码精度（bfloat16：torch 后端，在支持 AVX512-BF16 的 CPU 上约快 1.5 倍；int8：onnx 后端；默认 float32）",
     )
     index.add_argument("--max-chars", type=int, default=800, help="超过此长度的条文按段落拆分（默认 800）")
+    index.add_argument(
+        "--law-title", action=argparse.BooleanOptionalAction, default=None,
+        help="把法规名称放在每条条文前一起编码（默认：索引含多部法规时是，只有一部时否）",
+    )
     index.add_argument("--tokenizer", choices=["bigram", "jieba"], default="bigram", help="BM25 分词方式")
     index.add_argument("--faiss", choices=["flat", "hnsw", "ivf"], default="flat", help="FAISS 索引类型")
     index.add_argument(

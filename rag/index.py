@@ -87,6 +87,11 @@ class Index:
         for i, chunk in enumerate(self.chunks):
             self._by_article.setdefault((chunk.doc_id, chunk.article), []).append(i)
 
+    @property
+    def chunking(self) -> ChunkSettings:
+        """The settings the index was built with (law_title decided)."""
+        return ChunkSettings.from_dict(self.manifest["chunking"])
+
     def chunk_rows(self, doc_id: str, label: str) -> list[int]:
         """Rows of an article (several when it was split), or of a law's document record for label ''."""
         return self._by_article.get((doc_id, label), [])
@@ -186,10 +191,11 @@ def build_index(
         if not laws:
             detail = "；".join(map(str, errors)) or "没有找到 .md/.txt/.docx 文件"
             raise IndexUnavailable(f"没有可索引的法规：{detail}")
+        chunking = chunking.for_laws(len(laws))  # before sharding: every shard embeds the same texts
         if shard is not None:
             laws = [law for law in laws if in_shard(law.doc_id, *shard)]
         chunks = chunk_laws(laws, chunking)
-        texts, sentence_rows = encoded_texts(chunks)
+        texts, sentence_rows = encoded_texts(chunks, chunking)
         embedder = _embedder(model)
         cache = EmbeddingCache(out / "embeddings.sqlite", embedder.dim, shared=_shared_cache(store, out, embedder.dim))
         try:
@@ -228,11 +234,11 @@ def build_index(
     return out, errors
 
 
-def encoded_texts(chunks: list[Chunk]) -> tuple[list[str], np.ndarray]:
+def encoded_texts(chunks: list[Chunk], chunking: ChunkSettings) -> tuple[list[str], np.ndarray]:
     """What a build encodes: each chunk's text as the encoder sees it, then the sentences of multi-sentence
-    chunks; and the chunk row of each of those sentences."""
+    chunks; and the chunk row of each of those sentences. `chunking`: settings with law_title decided."""
     sentences, rows = sentence_texts(chunks)
-    return [embed_text(c) for c in chunks] + sentences, rows
+    return [embed_text(c, law_title=bool(chunking.law_title)) for c in chunks] + sentences, rows
 
 
 def in_shard(doc_id: str, shard: int, shards: int) -> bool:
@@ -310,7 +316,7 @@ def check_stale(manifest: dict, model: ModelSpec, chunking: ChunkSettings) -> li
         reasons.append("索引格式版本已变")
     if manifest["model"]["name"] != model.name:
         reasons.append(f"嵌入模型已变（{manifest['model']['name']} → {model.name}）")
-    if manifest["chunking"] != chunking.to_dict():
+    if manifest["chunking"] != chunking.for_laws(manifest["counts"]["laws"]).to_dict():
         reasons.append("切分设置已变")
     try:
         current = _sources(Path(p) for p in manifest["inputs"])

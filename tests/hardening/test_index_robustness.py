@@ -274,6 +274,6 @@ def test_two_builds_at_once_are_serialised_and_leave_one_valid_index(laws, tmp_p
     index = open_index(out, rebuild=False)
     assert index.warnings == [] and index.store.size == len(index.chunks) > 50
     assert [p.name for p in out.glob("v-*")] == [(out / "CURRENT").read_text()]
-    assert list(out.glob(".v-*.partial")) == [] and _cached(out) == len(set(encoded_texts(index.chunks)[0]))
+    assert list(out.glob(".v-*.partial")) == [] and _cached(out) == len(set(encoded_texts(index.chunks, index.chunking)[0]))
     manifest = json.loads((out / (out / "CURRENT").read_text() / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["counts"]["chunks"] == len(index.chunks)

@@ -154,3 +154,26 @@ def test_the_recorded_dtype_is_used_when_the_index_is_opened(small_law, tmp_path
     index = open_index(out, rebuild=False)
     assert index.manifest["model"]["dtype"] == "bfloat16"
     assert index.embedder.spec.dtype == "bfloat16" and index.warnings == []
+
+
+
+@pytest.mark.parametrize("laws, requested, embedded", [(1, None, False), (2, None, True), (2, False, False)])
+def test_the_law_title_is_embedded_where_the_index_holds_several_laws(small_law, tmp_path, laws, requested, embedded):
+    from rag.chunks import ChunkSettings, embed_text
+
+    if laws == 2:
+        text = small_law.read_text(encoding="utf-8").replace("贵州省大数据发展应用促进条例", "某某省数据条例")
+        small_law.with_name("other.md").write_text(text.replace("ff8081819aedd63e019b117001877c4e", "other-law-id"), encoding="utf-8")
+    settings = ChunkSettings(law_title=requested)
+    out, _ = build_index([small_law.parent], tmp_path / "index", chunking=settings)
+    index = open_index(out, chunking=settings, rebuild=False)
+    assert index.warnings == [] and len(index.laws) == laws
+    assert index.manifest["chunking"]["law_title"] is embedded and index.chunking.law_title is embedded
+    row = next(i for i, c in enumerate(index.chunks) if c.article == "第一条")
+    chunk = index.chunks[row]
+    assert embed_text(chunk, law_title=True) == f"{chunk.law} 第一条 {chunk.text}"
+    # The stored vector is the encoding of the titled text exactly when the title is embedded
+    plain, titled = index.embedder.encode_passages([embed_text(chunk), embed_text(chunk, law_title=True)])
+    stored = {name: index.store.similarities(query, [row])[row] for name, query in (("plain", plain), ("titled", titled))}
+    assert stored["titled" if embedded else "plain"] == pytest.approx(1.0, abs=1e-4)
+    assert stored["plain" if embedded else "titled"] < 0.999

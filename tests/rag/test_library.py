@@ -68,7 +68,7 @@ def test_adding_a_law_re_encodes_only_its_articles(library, library_path):
     assert "中华人民共和国反电信网络诈骗法" in {law.title for law in index.laws}
     added_chunks = [c for c in index.chunks if c.law == "中华人民共和国反电信网络诈骗法"]
     others = [c for c in index.chunks if c.law != "中华人民共和国反电信网络诈骗法"]
-    assert _rows(out) == before + len(set(encoded_texts(added_chunks)[0]) - set(encoded_texts(others)[0]))
+    assert _rows(out) == before + len(set(encoded_texts(added_chunks, index.chunking)[0]) - set(encoded_texts(others, index.chunking)[0]))
 
 
 def test_interrupted_build_resumes_from_the_cache(library, tmp_path, monkeypatch):
@@ -96,5 +96,6 @@ def test_interrupted_build_resumes_from_the_cache(library, tmp_path, monkeypatch
         model.Embedder, "encode_passages", lambda self, texts, **kw: encoded.append(len(texts)) or real(self, texts, **kw)
     )
     build_index([folder], out)
-    total = len(set(encoded_texts(open_index(out).chunks)[0]))
+    index = open_index(out)
+    total = len(set(encoded_texts(index.chunks, index.chunking)[0]))
     assert sum(encoded) == total - done_before_interrupt
