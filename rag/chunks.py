@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, replace
 
+from .lookup import short_title
 from .records import Article, Chunk, Law
 
 __all__ = ["ChunkSettings", "chunk_law", "chunk_laws", "document_text", "embed_text", "split_sentences"]
@@ -124,11 +125,7 @@ def embed_text(chunk: Chunk, *, law_title: bool = False) -> str:
     """'第N条 text' (measured better than prefixing the chapter title), with law_title '劳动合同法 第N条 text':
     what the encoder sees (ChunkSettings.law_title says which) and, always without the title, what BM25 indexes."""
     text = f"{chunk.article} {chunk.text}" if chunk.article else chunk.text
-    return f"{_short_title(chunk.law)} {text}" if law_title else text
-
-
-def _short_title(title: str) -> str:
-    return title.removeprefix("中华人民共和国")
+    return f"{short_title(chunk.law)} {text}" if law_title else text
 
 
 def split_sentences(text: str) -> list[str]:

@@ -9,7 +9,7 @@ from typing import Iterable
 
 from .numerals import CN_NUMBER, cn_to_int, make_label
 
-__all__ = ["ArticleRef", "LawNames", "find_article_refs"]
+__all__ = ["ArticleRef", "LawNames", "find_article_refs", "short_title"]
 
 _PREFIXES = ("中华人民共和国",)
 # 第十五条 / 第 15 条 / 15条 / 三十二条 / Article 15; a one-character numeral before 条 (一条规定) is not one.
@@ -20,6 +20,14 @@ _REF = re.compile(
     r"|\barticle\s+(?P<english>\d{1,4})\b",
     re.IGNORECASE,
 )
+
+
+def short_title(title: str) -> str:
+    """The name a law goes by: 民法典 for 中华人民共和国民法典; other titles unchanged."""
+    for prefix in _PREFIXES:
+        if title.startswith(prefix) and len(title) - len(prefix) >= 2:
+            return title[len(prefix) :]
+    return title
 
 
 @dataclass(frozen=True)
@@ -61,10 +69,7 @@ class LawNames:
 
     @staticmethod
     def _aliases_of(title: str) -> set[str]:
-        names = {title}
-        for prefix in _PREFIXES:
-            if title.startswith(prefix) and len(title) - len(prefix) >= 2:
-                names.add(title[len(prefix) :])
+        names = {title, short_title(title)}
         bare = re.sub(r"[（(].*?[）)]$", "", title)
         if bare != title and len(bare) >= 2:
             names |= LawNames._aliases_of(bare)

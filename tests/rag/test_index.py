@@ -156,7 +156,6 @@ def test_the_recorded_dtype_is_used_when_the_index_is_opened(small_law, tmp_path
     assert index.embedder.spec.dtype == "bfloat16" and index.warnings == []
 
 
-
 @pytest.mark.parametrize("laws, requested, embedded", [(1, None, False), (2, None, True), (2, False, False)])
 def test_the_law_title_is_embedded_where_the_index_holds_several_laws(small_law, tmp_path, laws, requested, embedded):
     from rag.chunks import ChunkSettings, embed_text

@@ -150,11 +150,10 @@ def test_a_rebuild_encodes_only_the_changed_law_and_switches_the_alias(laws, tmp
     progress: list[tuple[int, int]] = []
     build_index([changed], out, store=MILVUS, progress=lambda done, total: progress.append((done, total)))
     done, total = progress[0]
-    chunking = open_index(out).chunking
-    old, new = (set(encoded_texts(chunk_laws(load_laws([folder])[0]), chunking)[0]) for folder in (laws, changed))
+    index = open_index(out)
+    old, new = (set(encoded_texts(chunk_laws(load_laws([folder])[0]), index.chunking)[0]) for folder in (laws, changed))
     assert total - done == len(new - old) <= 3, "only the changed article (and its changed sentences) is encoded again"
     second = _manifest(out)["store"]["collection"]
-    index = open_index(out)
     client = index.store._client
     assert second != first and client.describe_alias("laws")["collection_name"] == second
     assert first in client.list_collections(), "the previous version stays for readers still on it"
