@@ -7,12 +7,15 @@ its answer cited. Fixed cue words (CUES) say which kind of follow-up a question 
   article is named, 《law》第N条, so that the exact article lookup pins it;
 - a question about the law itself (谁制定的？, 什么时候施行？): the law is named;
 - a reference to the term the previous turn asked the meaning of (这个概念, 这个术语): the term;
-- a back-reference (这条, 该条, 它): it is replaced by the name of the cited article that best
-  supports the rest of the question;
-- an ellipsis (那人才呢？, 那违反了怎么处罚？): candidate rewrites — the follow-up alone, the frame
-  with one of its spans replaced by the follow-up's words, or the frame's spans carried into a
-  follow-up that asks something of its own — are scored by their lexical support in the index
-  (score()) and the best one kept (_choose()).
+- a back-reference (这条, 该条, 它, 这件事; 这个 before 是), or a determiner before a noun the cited
+  article holds (这个规划…): it is replaced by the name of the cited article that best supports the
+  rest of the question; a question about breaking it (违反了它会怎么样？) is also tried without the
+  article, since the consequence is usually in another one;
+- an ellipsis (那人才呢？, 那违反了怎么处罚？): candidate rewrites — the follow-up alone (a bare subject
+  as 关于X有什么规定？), the frame with one of its spans replaced by the follow-up's words (a noun's by
+  a noun, a verb's by a verb; an earlier turn's frame when the last one has no such span), or the
+  frame's spans carried into a follow-up that asks something of its own — are scored by their
+  lexical support in the index (score()) and the best one kept (_choose()).
 
 A question with none of these cues stands alone and is left unchanged. No model is called: a rewrite
 costs a few BM25 look-ups (and jieba's dictionary, loaded once per process).
@@ -38,7 +41,7 @@ from .lookup import find_article_refs
 from .numerals import CN_NUMBER, cn_to_int, int_to_cn
 from .records import Answer
 
-__all__ = ["Cues", "CUES", "MAX_SPAN_WORDS", "MAX_CANDIDATES", "Candidate", "Cited", "score", "rewrite_question"]
+__all__ = ["Cues", "CUES", "MAX_SPAN_WORDS", "MAX_FRAMES", "MAX_CANDIDATES", "Candidate", "Cited", "score", "rewrite_question"]
 
 
 @dataclass(frozen=True)
@@ -56,11 +59,16 @@ class Cues:
     # Words standing for a cited article (never matched inside 条例, nor 它 inside 其它)
     back_refs: tuple[str, ...] = (
         "这一条", "这条规定", "这条", "该条", "本条", "此条", "上述规定", "这个规定", "这项规定", "该规定", "这一规定",
-        "这款", "该款", "它", "这样做", "这么做",
+        "这款", "该款", "它", "这样做", "这么做", "这件事情", "这件事", "这个事情", "这个事", "这事", "这项工作",
     )
     # Words standing for the term the previous question asked the meaning of (这个概念在哪一条里用到？)
     term_refs: tuple[str, ...] = ("这个概念", "这一概念", "该概念", "这个术语", "该术语", "这个用语", "这个名词", "这个词", "这个说法")
-    pointing: tuple[str, ...] = ("这",)  # …and at the start of a question before a copula: 这是硬性规定吗？
+    pointing: tuple[str, ...] = ("这个", "这")  # …and at the start of a question before a copula: 这是硬性规定吗？
+    # Words that, before a noun the cited article holds, point at that article: 这个规划跟…是什么关系？
+    determiners: tuple[str, ...] = ("这个", "这项", "这些", "这种", "这类", "该", "此")
+    # Words that ask what follows from breaking the cited article (违反了它会怎么样？): the answer may
+    # be in another article (the penalties chapter), so the follow-up is also tried without the article
+    violation: tuple[str, ...] = ("违反", "违背", "不遵守", "不履行", "未履行", "不执行", "没有遵守", "没遵守")
     copulas: tuple[str, ...] = ("是", "算")
     # Words standing for the cited law
     law_refs: tuple[str, ...] = (
@@ -73,12 +81,14 @@ class Cues:
     document: tuple[str, ...] = (
         "谁制定", "哪个机关制定", "哪个部门制定", "制定机关", "谁通过", "什么时候通过", "何时通过", "哪年通过",
         "什么时候施行", "何时施行", "什么时候开始施行", "什么时候生效", "何时生效", "什么时候实施", "何时实施",
-        "什么时候公布", "何时公布", "什么时候发布", "修订过", "修改过", "修订", "还有效", "有效吗", "效力",
+        "什么时候公布", "何时公布", "什么时候发布", "出台", "颁布", "修订过", "修改过", "修订", "还有效", "有效吗", "效力",
     )
     # Question words after which 是 reads naturally behind the law's name: 《…》是谁制定的？
     copula_before: tuple[str, ...] = ("谁", "什么时候", "何时", "哪")
     # What a question that is only a reference asks: 下一条呢？ → 《…》第十六条是什么？
     bare_ask: str = "是什么"
+    # What a bare subject asks when no frame of the conversation takes it: 那文化领域呢？ → 关于文化领域有什么规定？
+    subject_ask: str = "关于{}有什么规定？"
     # jieba part-of-speech tags: words that end a run of subject words (prepositions, conjunctions,
     # pronouns, classifiers, adverbs, particles, punctuation), and noun-like words (a span replaced by
     # a noun-like subject holds one: 公共数据怎么共享 + 个人信息 → 个人信息怎么共享, not …怎么个人信息)
@@ -88,6 +98,7 @@ class Cues:
 
 CUES = Cues()
 MAX_SPAN_WORDS = 4  # longest run of frame words that one subject replaces
+MAX_FRAMES = 3  # earlier standalone questions an elliptical follow-up may take its frame from
 MAX_CANDIDATES = 48  # rewrites scored for one follow-up (one BM25 look-up each): bounds a long frame's cost
 
 
@@ -102,6 +113,8 @@ _BACK_REF = re.compile(
     rf"(?<!其)(?:{_alternation(CUES.back_refs)})(?!例)|^(?:{_alternation(CUES.pointing)})(?={_alternation(CUES.copulas)})"
 )
 _LAW_REF = re.compile(_alternation(CUES.law_refs))
+_DETERMINER = re.compile(rf"(?<!其)(?:{_alternation(CUES.determiners)})")
+_VIOLATION = re.compile(_alternation(CUES.violation))
 _TERM_REF = re.compile(_alternation(CUES.term_refs))
 _NEXT = re.compile(_alternation(CUES.next_article))
 _PREVIOUS = re.compile(_alternation(CUES.previous_article))
@@ -331,20 +344,41 @@ def _term_reference(index: Index, bare: str, previous: Answer) -> str | None:
     return bare[: match.start()] + asked[0].term + bare[match.end() :] + "？"
 
 
+def _demonstrative(index: Index, bare: str, articles: list[Cited]) -> list[Candidate]:
+    """这个规划跟…是什么关系？ → 《law》第N条中的规划跟…是什么关系？, for each cited article that holds the
+    noun after the determiner (not a law: 该条例 names the law)."""
+    for match in _DETERMINER.finditer(bare):
+        if _LAW_REF.match(bare, match.start()):
+            continue
+        words = _words(bare[match.end() :])
+        if not words or not _is_nominal(words[0][1]) or not content_terms(words[0][0]):
+            continue
+        own = bare[: match.start()] + " " + bare[match.end() :]
+        return [
+            Candidate(_named(bare, match.span(), c.name + "中的"), own, tuple(index.chunk_rows(c.doc_id, c.article)))
+            for c in articles
+            if words[0][0] in _article_text(index, c)
+        ]
+    return []
+
+
 def _back_reference(index: Index, bare: str, cited: list[Cited]) -> str | None:
-    """这条适用于个人吗？ → 《law》第N条适用于个人吗？, for the cited article that best supports the rest."""
+    """这条适用于个人吗？ → 《law》第N条适用于个人吗？ (and 这个规划… → 《law》第N条中的规划…), for the cited
+    article that best supports the rest. A follow-up asking what breaking it leads to (违反了它会怎么样？)
+    is also tried without the article, within the law: the consequence is often in another article."""
+    articles = [c for c in cited if c.article and index.chunk_rows(c.doc_id, c.article)]
     match = _BACK_REF.search(bare)
     if match is None:
-        return None
-    own = bare[: match.start()] + " " + bare[match.end() :]
-    rewrites = [
-        Candidate(_named(bare, match.span(), c.name), own, tuple(index.chunk_rows(c.doc_id, c.article)))
-        for c in cited
-        if c.article and index.chunk_rows(c.doc_id, c.article)
-    ]
+        rewrites = _demonstrative(index, bare, articles)
+    else:
+        own = bare[: match.start()] + " " + bare[match.end() :]
+        rewrites = [Candidate(_named(bare, match.span(), c.name), own, tuple(index.chunk_rows(c.doc_id, c.article))) for c in articles]
     if not rewrites:
         return None
-    return (_choose(index, None, rewrites) or rewrites[0]).text
+    own = rewrites[0].own
+    if _VIOLATION.search(own):
+        rewrites.append(Candidate(_in_law(index, _core(own.replace(" ", "")) + "？", cited), own))
+    return (_choose(index, None, rewrites, _scope(index, cited)) or rewrites[0]).text
 
 
 def _spans(index: Index, frame: str) -> Iterator[tuple[int, int, bool]]:
@@ -383,7 +417,8 @@ def _ellipsis(index: Index, bare: str, frame: str, cited: list[Cited]) -> list[C
     span replaced by them, a noun-like span for a noun-like subject and a verb-like one for a verb
     (all spans when none is alike). When they ask something of their own (违反了怎么处罚): each span of
     the frame carried into them. A frame that names a cited article (这条… rewritten) is tried with the
-    article, measured in it, and without it: a new subject may well be in another article."""
+    article, measured in it, and without it: a new subject may well be in another article. [] when
+    the frame has no span of the subject's kind (第二款说了什么？ has none for 网络)."""
     if _has_frame(bare):
         spans = list(dict.fromkeys(_spans(index, frame)))[:MAX_CANDIDATES]
         return [Candidate(frame[s:e] + bare + "？", bare) for s, e, _ in spans]
@@ -394,8 +429,7 @@ def _ellipsis(index: Index, bare: str, frame: str, cited: list[Cited]) -> list[C
     candidates = []
     for text, pinned in frames:
         spans = list(dict.fromkeys(_spans(index, text)))[: MAX_CANDIDATES // len(frames)]
-        alike = [span for span in spans if span[2] == nominal] or spans
-        candidates += [Candidate(text[:s] + bare + text[e:] + "？", bare, pinned) for s, e, _ in alike]
+        candidates += [Candidate(text[:s] + bare + text[e:] + "？", bare, pinned) for s, e, alike in spans if alike == nominal]
     return candidates
 
 
@@ -437,7 +471,14 @@ def rewrite_question(question: str, history: Sequence[Answer], index: Index) -> 
             return resolved or question
     if not elliptical:
         return _in_law(index, question, cited) if _LAW_REF.search(question) else question
-    frame = _core(previous.rewritten_question or previous.question)
-    alone = Candidate(bare + "？", bare)
-    chosen = _choose(index, alone, _ellipsis(index, bare, frame, cited), _scope(index, cited), carried=_has_frame(bare))
+    # The frame: the previous standalone question, else (when it has no span the subject can take) an
+    # earlier one: 数据中心供电有什么安排？ → 第二款说了什么？ → 那网络呢？
+    rewrites: list[Candidate] = []
+    for turn in list(history)[::-1][:MAX_FRAMES]:
+        rewrites = _ellipsis(index, bare, _core(turn.rewritten_question or turn.question), _cited(turn, index))
+        if rewrites:
+            break
+    # A bare subject that no frame takes is asked about as such: 文化领域？ reads like no question at all
+    alone = Candidate(bare + "？" if _has_frame(bare) else CUES.subject_ask.format(bare), bare)
+    chosen = _choose(index, alone, rewrites, _scope(index, cited), carried=_has_frame(bare))
     return _in_law(index, chosen.text, cited) if chosen else question

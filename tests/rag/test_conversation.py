@@ -86,6 +86,44 @@ def test_a_back_reference_picks_the_cited_article_that_supports_the_rest(index):
     assert rewrite_question("这条对数据中心有什么要求？", [first], index).startswith(f"《{LAW}》第十条")
 
 
+@pytest.mark.parametrize("follow_up", ["这是强制的吗？", "这个是强制的吗？", "这算硬性规定吗？"])
+def test_a_pointing_question_names_the_cited_article(index, follow_up):
+    assert rewrite_question(follow_up, [_turn(index, "第十四条")], index).startswith(f"《{LAW}》第十四条")
+
+
+def test_a_determiner_before_a_noun_of_the_cited_article_names_it(index):
+    first = _turn(index, "第七条", question="大数据发展应用规划由谁来编制？")
+    rewritten = rewrite_question("这个规划跟各部门自己的规划是什么关系？", [first], index)
+    assert rewritten.startswith(f"《{LAW}》第七条") and "规划跟各部门自己的规划" in rewritten
+    assert answer("这个规划跟各部门自己的规划是什么关系？", history=[first]).citations[0].article == "第七条"
+    # a noun that the cited article does not hold, and a determiner naming the law, leave it alone
+    assert rewrite_question("这项补贴怎么申请？", [first], index) == "这项补贴怎么申请？"
+    assert rewrite_question("该条例是谁制定的？", [first], index) != f"《{LAW}》第七条条例是谁制定的？"
+
+
+def test_breaking_the_cited_article_may_lead_to_another_one(index):
+    # 第四十六条 says what data handlers must do, not what follows from failing to: 第四十九条 does
+    rewritten = rewrite_question("违反了它会怎么样？", [_turn(index, "第四十六条")], index)
+    assert "第四十六条" not in rewritten and "违反" in rewritten
+    assert retrieve(rewritten, k=1)[0].article == "第四十九条"
+    # …while a cited article that itself speaks of breaking the rules stays named
+    assert rewrite_question("违反了它会怎么样？", [_turn(index, "第四十九条")], index).startswith(f"违反了《{LAW}》第四十九条")
+
+
+def test_an_ellipsis_takes_its_frame_from_an_earlier_turn_when_the_last_has_none(index):
+    first = _turn(index, "第十一条", question="政府对数据中心供电有什么安排？")
+    second = _turn(index, "第十一条", question=f"《{LAW}》第十一条第二款具体说了什么？")
+    rewritten = rewrite_question("那网络呢？", [first, second], index)
+    assert "网络" in rewritten and "安排" in rewritten and "第二款" not in rewritten
+
+
+def test_a_bare_subject_that_no_frame_takes_is_asked_about_as_such(index):
+    # the only frame names an article and asks what it says: no span for 人才 to replace
+    first = _turn(index, "第十五条", question=f"《{LAW}》第十五条是什么？")
+    assert rewrite_question("那人才呢？", [first], index) == CUES.subject_ask.format("人才")
+    assert not answer("那人才呢？", history=[first]).abstained
+
+
 @pytest.mark.parametrize("label", ["第一条", "第八条", "第十五条", "第四十七条", "第五十条"])
 def test_ordinal_moves_follow_the_index_order(index, label):
     rows = index.chunk_rows(index.names.doc_ids(LAW).pop(), label)
