@@ -4,11 +4,19 @@ choose the operating point, and write rag/calibration.json (plus the feature tab
 Examples, each a question run through retrieval on an index (never a held-out set):
     seed_answerable   seed_dev answerable questions on the seed index (label 1 when a gold article is
                       within the articles the reader quotes; all of them count for false abstention)
+    seed_english      seed_english_tune's answerable English questions, the same way (unanswerable ones
+                      go to seed_unanswerable)
     seed_unanswerable seed_dev unanswerable questions and the near-topic tuning set on the seed index (label 0)
     seed_offtopic     stard_tune asked of the seed index: real legal questions the data regulation does not answer (0)
+    seed_conversation seed_conv_tune's turns on the seed index, each as answer() rewrote it from the turns
+                      before (1 when a gold article is within the quoted articles; unanswerable turns go
+                      to seed_unanswerable)
     library           stard_tune asked of a library index (1 when a gold article is in the top hits)
-The threshold is chosen on out-of-fold probabilities (5 folds by question id), so the rates printed
-are not the fit's own optimism; the final model is then fitted on all examples."""
+Two models are fitted: one for an index of one law, on the seed groups, and one for a library, on the
+single questions of every group but seed_english_tune (the library model has seen neither
+conversations nor those English questions, and is the one fitted before they were added). Each threshold is
+chosen on out-of-fold probabilities (5 folds by question or conversation id), so the rates printed
+are not the fit's own optimism; the final models are then fitted on all their examples."""
 
 from __future__ import annotations
 
@@ -22,21 +30,28 @@ from typing import Sequence
 import numpy as np
 
 import rag
-from rag.abstention import CALIBRATION_PATH, FEATURES, AbstentionModel, Calibration, measure_support
+from rag.abstention import CALIBRATION_PATH, FEATURES, AbstentionModel, Calibration, SecondArticle, measure_support
 from rag.index import Index, write_atomic
 from rag.reader import READ_HITS, read
-from rag.records import Hit
+from rag.records import Answer, Hit
 from rag.retrieve import RetrieveOptions, search
 
-from .metrics import gold_ranks, keyword_recall, mean
+from .metrics import citation_precision, gold_ranks, keyword_recall, mean
 from .questions import Catalog, EvalError, LawArticle, load_questions, resolve_gold
 
-__all__ = ["Example", "Targets", "collect", "fit_calibration", "choose_threshold", "run", "add_arguments", "QUESTIONS"]
+__all__ = ["Example", "Targets", "collect", "fit_calibration", "models_of", "choose_threshold", "run", "add_arguments", "QUESTIONS"]
 
 ROOT = Path(__file__).resolve().parent
 QUESTIONS = ROOT / "questions"
 FEATURE_TABLE = ROOT / "calibration" / "features.jsonl"
-GROUPS = ("seed_answerable", "seed_unanswerable", "seed_offtopic", "library")
+GROUPS = ("seed_answerable", "seed_unanswerable", "seed_offtopic", "seed_conversation", "seed_english", "library")
+ONE_LAW_GROUPS = ("seed_answerable", "seed_unanswerable", "seed_offtopic", "seed_conversation", "seed_english")
+LIBRARY_GROUPS = ("seed_answerable", "seed_unanswerable", "seed_offtopic", "library")
+ONE_LAW_ONLY = ("seed_conversation:", "seed_english:")  # sources of examples the library model is not fitted on
+# The one-law model lets the dense evidence weigh differently for English questions (its lexical
+# features are all zero there): out of fold, without them the English questions cost the other
+# groups' abstention (docs: README「拒答、引文与追问」)
+ENGLISH_INTERACTIONS = tuple(("english", name) for name in ("dense", "sentence", "margin"))
 FOLDS = 5
 LIBRARY_OK_RANK = 5  # a library question is a positive example when a gold article is this high
 CUTOFFS = (0, 60, 100, 150, 200, 250, 300, 400, 600, 100_000)  # whole-article quote cut-offs tried (chars)
@@ -58,22 +73,37 @@ class Targets:
 
     seed_false_abstention: float = 0.02
     library_false_abstention: float = 0.05
+    conversation_false_abstention: float = 0.05
+    english_false_abstention: float = 0.05
+
+    def limits(self) -> dict[str, float]:
+        """The largest false abstention allowed in each group of answerable questions."""
+        return {
+            "seed_answerable": self.seed_false_abstention,
+            "seed_conversation": self.conversation_false_abstention,
+            "seed_english": self.english_false_abstention,
+            "library": self.library_false_abstention,
+        }
 
 
 @dataclass(frozen=True)
 class Quotable:
-    """An answerable question whose top hit is gold, for measuring the quote cut-off."""
+    """An answerable question with its hits, for measuring how the reader quotes (the cut-off reads
+    those whose top hit is gold, the second-article rule all of them)."""
 
     question: str
     keywords: tuple[str, ...]
     hits: list[Hit]
     index: Index
+    gold: tuple[LawArticle, ...]
+    top_is_gold: bool
 
 
 def collect(questions: Path, group: str, index: str | Path | None, k: int = 5) -> tuple[list[Example], list[Quotable]]:
     """Examples of one question set on one index, and the questions the quote sweep reads. In the
     seed_offtopic group every question counts as unanswerable (its gold is in other laws); in the
-    seed_answerable group the set's unanswerable questions go to seed_unanswerable."""
+    seed_answerable and seed_conversation groups the set's unanswerable questions go to
+    seed_unanswerable. A conversation's turn is measured as answer() rewrote it from the turns before."""
     loaded = rag.get_index(index)
     if group == "seed_offtopic":
         resolved = [replace(q, gold=()) for q in load_questions(questions)]
@@ -81,22 +111,29 @@ def collect(questions: Path, group: str, index: str | Path | None, k: int = 5) -
         resolved = resolve_gold(load_questions(questions), Catalog.from_index(loaded)).questions
     examples: list[Example] = []
     quotable: list[Quotable] = []
+    histories: dict[str, list[Answer]] = {}
     queries = loaded.embedder.encode_queries([q.question for q in resolved])  # one batch: much faster than one by one
     for question, query in zip(resolved, queries):
-        hits = search(loaded, question.question, RetrieveOptions(k=k), query=query)
+        text = question.question
+        if question.conversation:
+            history = histories.setdefault(question.conversation, [])
+            history.append(rag.answer(text, index=index, history=history))
+            text = history[-1].rewritten_question or text
+        hits = search(loaded, text, RetrieveOptions(k=k), query=query if text == question.question else None)
         ranking = [LawArticle(h.law, h.article, h.doc_id) for h in hits]
         ranks = [r for r in gold_ranks(ranking, question.gold) if r is not None]
         best = min(ranks, default=None)
-        own_group = "seed_unanswerable" if group == "seed_answerable" and not question.answerable else group
+        seed_group = group in ("seed_answerable", "seed_conversation", "seed_english")
+        own_group = "seed_unanswerable" if seed_group and not question.answerable else group
         if not question.answerable:
             label: int | None = 0
         else:
-            reach = READ_HITS if group == "seed_answerable" else LIBRARY_OK_RANK
+            reach = READ_HITS if seed_group else LIBRARY_OK_RANK
             label = 1 if best is not None and best <= reach else None
-        support = measure_support(loaded, question.question, hits)
+        support = measure_support(loaded, text, hits)
         examples.append(Example(f"{group}:{question.id}", own_group, support.vector().tolist(), label))
-        if question.keywords and best == 1:
-            quotable.append(Quotable(question.question, question.keywords, hits, loaded))
+        if question.answerable and hits and not question.conversation:
+            quotable.append(Quotable(text, question.keywords, hits, loaded, question.gold, best == 1))
     return examples, quotable
 
 
@@ -107,10 +144,11 @@ def _weights(groups: Sequence[str]) -> np.ndarray:
 
 
 def _fold(example_id: str) -> int:
-    return int(hashlib.sha1(example_id.encode()).hexdigest(), 16) % FOLDS
+    """A question's fold; the turns of one conversation (ids …#1, …#2) share theirs."""
+    return int(hashlib.sha1(example_id.split("#")[0].encode()).hexdigest(), 16) % FOLDS
 
 
-def out_of_fold(examples: Sequence[Example], regularization: float = 1.0) -> np.ndarray:
+def out_of_fold(examples: Sequence[Example], regularization: float = 1.0, interactions: Sequence[tuple[str, str]] = ()) -> np.ndarray:
     """P(answerable) of every example from a model fitted without its fold (NaN for unlabelled ones)."""
     X = np.array([e.features for e in examples])
     labelled = np.array([e.label is not None for e in examples])
@@ -120,7 +158,8 @@ def out_of_fold(examples: Sequence[Example], regularization: float = 1.0) -> np.
     probabilities = np.full(len(examples), np.nan)
     for fold in range(FOLDS):
         train = labelled & (folds != fold)
-        model = AbstentionModel.fit(X[train], y[train], sample_weight=_weights([g for g, t in zip(groups, train) if t]), regularization=regularization)
+        weights = _weights([g for g, t in zip(groups, train) if t])
+        model = AbstentionModel.fit(X[train], y[train], sample_weight=weights, regularization=regularization, interactions=interactions)
         probabilities[folds == fold] = model.probabilities(X[folds == fold])
     return probabilities
 
@@ -143,10 +182,7 @@ def choose_threshold(examples: Sequence[Example], probabilities: np.ndarray, tar
     best = 0.0
     for threshold in candidates:
         point = rates(examples, probabilities, float(threshold))
-        feasible = (point["seed_answerable"] or 0.0) <= targets.seed_false_abstention and (
-            point["library"] is None or point["library"] <= targets.library_false_abstention
-        )
-        if feasible:
+        if all(point[group] is None or point[group] <= limit for group, limit in targets.limits().items()):
             best = float(threshold)
         curve.append({"threshold": float(threshold), **point})
     thinned = [p for i, p in enumerate(curve) if i % max(1, len(curve) // 120) == 0]
@@ -160,7 +196,7 @@ def _sweep_quotes(quotable: list[Quotable], model: AbstentionModel) -> list[dict
     for cutoff in CUTOFFS:
         calibration = Calibration(abstention=never, whole_article_chars=cutoff)
         recalls, lengths = [], []
-        for item in quotable:
+        for item in (q for q in quotable if q.top_is_gold and q.keywords):
             reply = read(item.index, item.question, item.hits, calibration)
             recalls.append(keyword_recall(reply.text, item.keywords))
             lengths.append(sum(len(c.quote) for c in reply.citations))
@@ -168,26 +204,62 @@ def _sweep_quotes(quotable: list[Quotable], model: AbstentionModel) -> list[dict
     return rows
 
 
+SECOND_SUPPORT = (1.0, 0.95, 0.93, 0.9, 0.85, 0.8)  # second-article support ratios tried
+SECOND_SCORE = (0.9, 0.8, 0.7)  # …and retrieval score ratios
+
+
+def _sweep_second(quotable: list[Quotable], calibration: Calibration) -> list[dict]:
+    """Keyword recall and citation precision of the answers for each second-article rule (abstention off)."""
+    never = replace(calibration.abstention, threshold=0.0)
+    rows = []
+    for support in SECOND_SUPPORT:
+        for score in SECOND_SCORE:
+            trial = Calibration(abstention=never, whole_article_chars=calibration.whole_article_chars, second_article=SecondArticle(support, score))
+            recalls, precisions = [], []
+            for item in quotable:
+                reply = read(item.index, item.question, item.hits, trial)
+                cited = [LawArticle(c.law, c.article, c.doc_id) for c in reply.citations]
+                precisions.append(citation_precision(cited, list(item.gold)))
+                if item.keywords:
+                    recalls.append(keyword_recall(reply.text, item.keywords))
+            rows.append({"support": support, "score": score, "keyword_recall": mean(recalls), "citation_precision": mean(precisions)})
+    return rows
+
+
+def choose_second(sweep: list[dict]) -> SecondArticle:
+    """The rule with the best mean of keyword recall and citation precision (ties: the stricter rule)."""
+    best = max(sweep, key=lambda row: ((row["keyword_recall"] or 0.0) + (row["citation_precision"] or 0.0), row["support"], row["score"]))
+    return SecondArticle(best["support"], best["score"])
+
+
 def _unanswerable_abstained(point: dict[str, float | None]) -> float:
     return float(np.mean([point[g] for g in UNANSWERABLE_GROUPS if point.get(g) is not None] or [0.0]))
 
 
-def fit_calibration(examples: Sequence[Example], targets: Targets = Targets(), regularizations: Sequence[float] = REGULARIZATIONS) -> Calibration:
-    """The abstention model fitted on all labelled examples. Its regularization and threshold are chosen
-    out of fold: for each C the largest threshold meeting the false-abstention targets, then the C whose
-    point abstains most on the unanswerable groups (mean of their rates; ties to the larger C)."""
+def _fit_model(
+    examples: Sequence[Example], targets: Targets, regularizations: Sequence[float], interactions: Sequence[tuple[str, str]] = ()
+) -> tuple[AbstentionModel, dict]:
+    """The abstention model fitted on all labelled examples, and its report. Its regularization and
+    threshold are chosen out of fold: for each C the largest threshold meeting the false-abstention
+    targets, then the C whose point abstains most on the unanswerable groups (mean of their rates;
+    ties to the larger C)."""
     sweep = []
     for regularization in regularizations:
-        probabilities = out_of_fold(examples, regularization)
+        probabilities = out_of_fold(examples, regularization, interactions)
         threshold, curve = choose_threshold(examples, probabilities, targets)
         sweep.append((regularization, threshold, curve, rates(examples, probabilities, threshold)))
     regularization, threshold, curve, chosen = max(sweep, key=lambda row: (_unanswerable_abstained(row[3]), row[0]))
     labelled = [e for e in examples if e.label is not None]
     model = AbstentionModel.fit(
-        np.array([e.features for e in labelled]), np.array([e.label for e in labelled]), sample_weight=_weights([e.group for e in labelled]), regularization=regularization
+        np.array([e.features for e in labelled]),
+        np.array([e.label for e in labelled]),
+        sample_weight=_weights([e.group for e in labelled]),
+        regularization=regularization,
+        interactions=interactions,
     )
     model.threshold = threshold
-    counts = {g: {"examples": sum(e.group == g for e in examples), "fitted": sum(e.group == g and e.label is not None for e in examples)} for g in GROUPS}
+    present = [g for g in GROUPS if any(e.group == g for e in examples)]
+    counts = {g: {"examples": sum(e.group == g for e in examples), "fitted": sum(e.group == g and e.label is not None for e in examples)} for g in present}
     report = {
         "targets": asdict(targets),
         "counts": counts,
@@ -195,7 +267,20 @@ def fit_calibration(examples: Sequence[Example], targets: Targets = Targets(), r
         "regularization_sweep": [{"regularization": c, "threshold": t, **point} for c, t, _, point in sweep],
         "curve": curve,
     }
-    return Calibration(abstention=model, report=report)
+    return model, report
+
+
+def fit_calibration(examples: Sequence[Example], targets: Targets = Targets(), regularizations: Sequence[float] = REGULARIZATIONS) -> Calibration:
+    """The library model (on the single questions of every group: not a conversation's unanswerable
+    turns either) and, when there are seed examples,
+    the one-law model (on the seed groups, conversations included); see _fit_model."""
+    single = [e for e in examples if e.group in LIBRARY_GROUPS and not e.id.startswith(ONE_LAW_ONLY)]
+    library, report = _fit_model(single, targets, regularizations)
+    calibration = Calibration(abstention=library, report=report)
+    one_law_examples = [e for e in examples if e.group in ONE_LAW_GROUPS]
+    if any(e.group == "seed_answerable" for e in one_law_examples):
+        calibration.one_law, calibration.report["one_law"] = _fit_model(one_law_examples, targets, regularizations, ENGLISH_INTERACTIONS)
+    return calibration
 
 
 def choose_cutoff(sweep: list[dict]) -> int:
@@ -204,30 +289,45 @@ def choose_cutoff(sweep: list[dict]) -> int:
     return next(row["cutoff"] for row in sweep if (row["keyword_recall"] or 0.0) >= best - 0.01)
 
 
+def models_of(calibration: Calibration) -> list[tuple[str, AbstentionModel, dict]]:
+    """(what it is for, model, its report) for each model of the calibration, the one-law one first."""
+    models = [("一部法规的索引", calibration.one_law, calibration.report.get("one_law", {}))] if calibration.one_law else []
+    return models + [("多部法规的索引（整库）" if calibration.one_law else "所有索引", calibration.abstention, calibration.report)]
+
+
 def plot_tradeoff(calibration: Calibration) -> bytes:
-    """PNG: false abstention (seed answerable, library) against off-topic and near-topic questions answered."""
+    """PNG, one panel per model: false abstention (seed answerable, conversation turns, library) against
+    off-topic and near-topic questions answered, the chosen point marked."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    curve = calibration.report["curve"]
-    chosen = calibration.report["out_of_fold_at_threshold"]
-    figure, axis = plt.subplots(figsize=(6.4, 4.4), dpi=110)
+    models = models_of(calibration)
+    figure, axes = plt.subplots(1, len(models), figsize=(6.4 * len(models), 4.6), dpi=110, squeeze=False)
     names = {"seed_offtopic": "off-topic (STARD on the seed)", "seed_unanswerable": "near-topic and seed_dev unanswerable"}
-    for group, label in (("seed_answerable", "x: seed answerable"), ("library", "x: library (STARD tune)")):
-        if chosen.get(group) is None:
-            continue
-        for other, style in (("seed_offtopic", "-"), ("seed_unanswerable", "--")):
-            axis.plot([p[group] for p in curve], [1 - p[other] for p in curve], style, label=f"{label}; y: {names[other]}")
-            axis.plot([chosen[group]], [1 - chosen[other]], "o", color="black")
-    axis.set_xlabel("false abstention rate (answerable questions abstained)")
-    axis.set_ylabel("share of unanswerable questions answered")
-    axis.set_xlim(0, 0.3)
-    axis.set_ylim(0, 1)
-    axis.grid(alpha=0.3)
-    axis.set_title(f"abstention trade-off (out of fold); chosen threshold {calibration.abstention.threshold:.3f}, C {calibration.abstention.regularization:g}")
-    axis.legend(fontsize=7)
+    answerable = (
+        ("seed_answerable", "x: seed answerable"),
+        ("seed_conversation", "x: seed conversation turns"),
+        ("seed_english", "x: seed English questions"),
+        ("library", "x: library (STARD tune)"),
+    )
+    for axis, (_, model, report) in zip(axes[0], models):
+        curve, chosen = report["curve"], report["out_of_fold_at_threshold"]
+        for group, label in answerable:
+            if chosen.get(group) is None:
+                continue
+            for other, style in (("seed_offtopic", "-"), ("seed_unanswerable", "--")):
+                axis.plot([p[group] for p in curve], [1 - p[other] for p in curve], style, label=f"{label}; y: {names[other]}")
+                axis.plot([chosen[group]], [1 - chosen[other]], "o", color="black")
+        axis.set_xlabel("false abstention rate (answerable questions abstained)")
+        axis.set_ylabel("share of unanswerable questions answered")
+        axis.set_xlim(0, 0.3)
+        axis.set_ylim(0, 1)
+        axis.grid(alpha=0.3)
+        scope = "one-law index" if model is calibration.one_law else "library index"
+        axis.set_title(f"{scope}: threshold {model.threshold:.3f}, C {model.regularization:g} (out of fold)", fontsize=9)
+        axis.legend(fontsize=7)
     buffer = io.BytesIO()
     figure.tight_layout()
     figure.savefig(buffer, format="png")
@@ -249,7 +349,7 @@ def load_examples(path: Path) -> list[Example]:
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--library-index", help="整库索引目录（提供 STARD 调参集的正例；不给则只用种子条例）")
+    parser.add_argument("--library-index", help="整库索引目录（提供 STARD 调参集的正例；不给则沿用特征表中已有的整库组）")
     parser.add_argument("--out", default=str(CALIBRATION_PATH), help=f"写入的校准文件（默认 {CALIBRATION_PATH}）")
     parser.add_argument("--features", default=str(FEATURE_TABLE), help="特征表（保存，可不重新检索而重新拟合）")
     parser.add_argument("--refit", action="store_true", help="只用已保存的特征表重新拟合，不运行检索")
@@ -257,23 +357,40 @@ def add_arguments(parser) -> None:
 
 
 def _print_summary(calibration: Calibration) -> None:
-    model = calibration.abstention
-    report = calibration.report
-    print(f"拒答阈值 {model.threshold:.3f}（目标：种子可回答题误拒 ≤ {report['targets']['seed_false_abstention']:.0%}，整库误拒 ≤ {report['targets']['library_false_abstention']:.0%}）")
-    print("正则化强度 C（交叉验证，各 C 在满足目标的最大阈值处的拒答比例）：")
-    for row in report.get("regularization_sweep", []):
-        mark = " ← 选定" if row["regularization"] == model.regularization else ""
-        print(f"  C={row['regularization']:<5g} 阈值 {row['threshold']:.3f}  " + "，".join(f"{g} {row[g]:.3f}" for g in GROUPS if row.get(g) is not None) + mark)
-    print("各组样例（总数/参与拟合）：" + "，".join(f"{g} {c['examples']}/{c['fitted']}" for g, c in report["counts"].items()))
-    print("交叉验证下在该阈值的拒答比例：" + "，".join(f"{g} {v:.3f}" for g, v in report["out_of_fold_at_threshold"].items() if v is not None))
-    print("特征系数（标准化后，正数倾向于回答）：")
-    for name, weight in sorted(model.weights().items(), key=lambda item: -abs(item[1])):
-        print(f"  {name:15s} {weight:+.3f}")
-    if "quote_sweep" in report:
+    for scope, model, report in models_of(calibration):
+        targets = report["targets"]
+        print(
+            f"【{scope}】拒答阈值 {model.threshold:.3f}（目标：种子可回答题误拒 ≤ {targets['seed_false_abstention']:.0%}，"
+            f"对话追问误拒 ≤ {targets['conversation_false_abstention']:.0%}，英文问题误拒 ≤ {targets['english_false_abstention']:.0%}，整库误拒 ≤ {targets['library_false_abstention']:.0%}）"
+        )
+        print("正则化强度 C（交叉验证，各 C 在满足目标的最大阈值处的拒答比例）：")
+        for row in report.get("regularization_sweep", []):
+            mark = " ← 选定" if row["regularization"] == model.regularization else ""
+            print(f"  C={row['regularization']:<5g} 阈值 {row['threshold']:.3f}  " + "，".join(f"{g} {row[g]:.3f}" for g in GROUPS if row.get(g) is not None) + mark)
+        print("各组样例（总数/参与拟合）：" + "，".join(f"{g} {c['examples']}/{c['fitted']}" for g, c in report["counts"].items()))
+        print("交叉验证下在该阈值的拒答比例：" + "，".join(f"{g} {v:.3f}" for g, v in report["out_of_fold_at_threshold"].items() if v is not None))
+        print("特征系数（标准化后，正数倾向于回答）：")
+        for name, weight in sorted(model.weights().items(), key=lambda item: -abs(item[1])):
+            print(f"  {name:15s} {weight:+.3f}")
+    if "quote_sweep" in calibration.report:
         print("整条引用的长度上限（字）→ 关键词召回 / 引文平均长度：")
-        for row in report["quote_sweep"]:
+        for row in calibration.report["quote_sweep"]:
             print(f"  {row['cutoff']:>6}  {row['keyword_recall']:.3f}  {row['quote_chars']:.0f}")
         print(f"选定：{calibration.whole_article_chars} 字以内的条文整条引用")
+    if calibration.report.get("second_article_sweep"):
+        print("另引一条的规则（支持度比、检索分数比）→ 关键词召回 / 引用精确率：")
+        for row in calibration.report["second_article_sweep"]:
+            print(f"  {row['support']:.2f} {row['score']:.2f}  {row['keyword_recall']:.3f}  {row['citation_precision']:.3f}")
+        rule = calibration.second_article
+        print(f"选定：支持度 ≥ 首条的 {rule.support:.2f} 倍且检索分数 ≥ 首条的 {rule.score:.2f} 倍时另引一条")
+
+
+def _saved_library_examples(path: Path) -> list[Example]:
+    """The library group of a saved feature table that this code can read (none otherwise)."""
+    try:
+        return [e for e in load_examples(path) if e.group == "library"]
+    except (OSError, EvalError, ValueError, KeyError, TypeError):
+        return []
 
 
 def _previous(path: Path) -> Calibration | None:
@@ -292,18 +409,25 @@ def run(args) -> int:
     else:
         sets = [
             (QUESTIONS / "seed_dev.jsonl", "seed_answerable", None),
+            (QUESTIONS / "seed_english_tune.jsonl", "seed_english", None),
             (QUESTIONS / "seed_near_tune.jsonl", "seed_unanswerable", None),
             (QUESTIONS / "stard_tune.jsonl", "seed_offtopic", None),
+            (QUESTIONS / "seed_conv_tune.jsonl", "seed_conversation", None),
         ]
         if args.library_index:
             sets.append((QUESTIONS / "stard_tune.jsonl", "library", args.library_index))
         examples = []
         for path, group, index in sets:
             found, quotes = collect(path, group, index)
-            if group == "seed_answerable":
+            if path.name == "seed_dev.jsonl":  # the quote cut-off is measured on seed_dev's keywords
                 quotable = quotes
             examples.extend(found)
             print(f"{path.name} @ {index or '内置条例'}：{len(found)} 题")
+        if not args.library_index:
+            kept = _saved_library_examples(features)
+            examples.extend(kept)
+            if kept:
+                print(f"未给 --library-index：整库组沿用 {features} 中的 {len(kept)} 题")
         save_examples(examples, features)
     calibration = fit_calibration(examples)
     previous = _previous(Path(args.out))
@@ -311,10 +435,15 @@ def run(args) -> int:
         sweep = _sweep_quotes(quotable, calibration.abstention)
         calibration.report["quote_sweep"] = sweep
         calibration.whole_article_chars = choose_cutoff(sweep)
-    elif previous is not None:  # a refit from the feature table keeps the measured cut-off
+        calibration.report["second_article_sweep"] = second = _sweep_second(quotable, calibration)
+        calibration.second_article = choose_second(second)
+    elif previous is not None:  # a refit from the feature table keeps the measured quoting rules
         calibration.whole_article_chars = previous.whole_article_chars
-        calibration.report["quote_sweep"] = previous.report.get("quote_sweep", [])
-    calibration.report["library_index"] = str(args.library_index or (previous.report.get("library_index", "") if args.refit and previous else ""))
+        calibration.second_article = previous.second_article
+        for key in ("quote_sweep", "second_article_sweep"):
+            calibration.report[key] = previous.report.get(key, [])
+    reused = args.refit or any(e.group == "library" for e in examples)
+    calibration.report["library_index"] = str(args.library_index or (previous.report.get("library_index", "") if reused and previous else ""))
     calibration.save(Path(args.out))
     plot = Path(args.plot)
     plot.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from typing import Callable, Literal
 from rag.abstention import load_calibration
 from rag.index import write_atomic
 
-from .calibrate import plot_tradeoff
+from .calibrate import models_of, plot_tradeoff
 
 from .harness import OK_RANK, SHOWN_HITS, ConfigResult, Report, Row, Summary
 from .metrics import CUTOFF, LOWER_IS_BETTER, METRIC_NAMES, RECALL_KS
@@ -245,19 +245,27 @@ def render_markdown(report: Report) -> str:
 
 
 def _abstention_section() -> list[str]:
-    """The abstention model these answers used: its operating point and coefficients (rag calibrate)."""
+    """The abstention models these answers used: their operating points and coefficients (rag calibrate)."""
     calibration = load_calibration()
-    model = calibration.abstention
-    rates = calibration.report.get("out_of_fold_at_threshold", {})
-    weights = sorted(model.weights().items(), key=lambda item: -abs(item[1]))
-    return [
+    models = models_of(calibration)
+    lines = [
         "## 拒答模型",
         "",
-        f"逻辑回归（特征标准化后）给出“检索到的条文能回答”的概率，低于 {model.threshold:.3f} 时拒答；"
-        f"整条引用的长度上限 {calibration.whole_article_chars} 字。由 `rag calibrate` 在调参集上拟合，"
-        "交叉验证下该阈值的拒答比例：" + "，".join(f"{g} {_fmt(v)}" for g, v in rates.items() if v is not None) + "。",
+        "逻辑回归（特征标准化后）给出“检索到的条文能回答”的概率，低于阈值时拒答；"
+        f"整条引用的长度上限 {calibration.whole_article_chars} 字。由 `rag calibrate` 在调参集上拟合。",
         "",
-        _table(["特征", "系数（正数倾向于回答）"], [[name, f"{weight:+.3f}"] for name, weight in weights]),
+    ]
+    for scope, model, report in models:
+        rates = report.get("out_of_fold_at_threshold", {})
+        lines += [
+            f"- {scope}：阈值 {model.threshold:.3f}，C {model.regularization:g}；交叉验证下该阈值的拒答比例："
+            + "，".join(f"{g} {_fmt(v)}" for g, v in rates.items() if v is not None)
+        ]
+    names = [name for name, _ in sorted(models[-1][1].weights().items(), key=lambda item: -abs(item[1]))]
+    weights = [model.weights() for _, model, _ in models]
+    return lines + [
+        "",
+        _table(["特征", *(f"系数：{scope}（正数倾向于回答）" for scope, _, _ in models)], [[name, *(f"{w[name]:+.3f}" for w in weights)] for name in names]),
         "",
         f"![拒答权衡曲线]({TRADEOFF_NAME})",
         "",

@@ -33,6 +33,7 @@ __all__ = [
     "CALIBRATION_PATH",
     "load_calibration",
     "Calibration",
+    "SecondArticle",
 ]
 
 CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
@@ -73,7 +74,7 @@ class Support:
     document: float = 0.0  # the top hit is the law's own record (author, dates, revisions)
     english: float = 0.0  # the question has no Chinese content terms (lexical features then say nothing)
     terms: float = 0.0  # log(1 + number of content terms of the question)
-    asks_quantity: float = 0.0  # the question wants an amount, a time, a duration or contact details
+    asks_quantity: float = 0.0  # the question wants an amount, a time, a duration or contact details (not left by the top article to other laws)
     quantity_unmet: float = 0.0  # …and the top article states no number and defers to no other law
     deferral: float = 0.0  # the top article defers its specific rule to other laws
     other_region: float = 0.0  # the question names a province that the top (local) law does not cover
@@ -171,6 +172,10 @@ def measure_support(index: Index, question: str, hits: Sequence[Hit], weights: d
     words = content_words(question)
     share = (lambda found: sum(found) / len(words)) if words else (lambda found: 0.0)
     focus = _focus(question)
+    # An article deferring to other laws leaves what is asked (罚款, 数额, 程序) to them: when the question
+    # is about that article's own law, neither the asked-for word's absence nor the missing amount is
+    # evidence against answering (a deferral clause is an answer: it says where the rule is)
+    defers_own = deferral and _about_law(index, question, top)
     return Support(
         lexical=coverage(weights, top.text + " ".join(top.chunk.path)),
         dense=dense[0],
@@ -181,16 +186,14 @@ def measure_support(index: Index, question: str, hits: Sequence[Hit], weights: d
         document=float(top.chunk.is_document),
         english=float(not any(not t.isascii() for t in weights)),
         terms=math.log1p(len(weights)),
-        asks_quantity=float(asks_quantity),
+        asks_quantity=float(asks_quantity and not defers_own),
         quantity_unmet=float(asks_quantity and not deferral and not _QUANTITY.search(top.text)),
         deferral=float(deferral),
         other_region=float(_other_region(question, top.law)),
         words=share([w in top.text for w in words]),
         words_top3=share([any(w in h.text for h in hits[:3]) for w in words]),
         unknown=share([not _in_index(index, w) for w in words]),
-        # an article deferring to other laws leaves what is asked (罚款, 程序) to them: when the question is
-        # about that article's own law, the asked-for word's absence says nothing
-        focus=0.0 if not focus or (deferral and _about_law(index, question, top)) else 1.0 if focus in top.text else -1.0,
+        focus=0.0 if not focus or defers_own else 1.0 if focus in top.text else -1.0,
         other_law=float(_other_law(index, question)),
         named_law=float(top.doc_id in named),
     )
@@ -198,12 +201,15 @@ def measure_support(index: Index, question: str, hits: Sequence[Hit], weights: d
 
 @dataclass
 class AbstentionModel:
-    """Logistic regression on standardised support features: P(the top articles answer the question).
+    """Logistic regression on standardised support features (and products of pairs of them, where
+    `interactions` names any): P(the top articles answer the question).
 
     The reader abstains when that probability is below `threshold` (the operating point chosen by
-    `rag calibrate`)."""
+    `rag calibrate`). An interaction such as ("english", "dense") lets the dense score weigh
+    differently for English questions, whose lexical features say nothing."""
 
     features: tuple[str, ...] = FEATURES
+    interactions: tuple[tuple[str, str], ...] = ()
     mean: list[float] = field(default_factory=lambda: [0.0] * len(FEATURES))
     scale: list[float] = field(default_factory=lambda: [1.0] * len(FEATURES))
     coef: list[float] = field(default_factory=lambda: [0.0] * len(FEATURES))
@@ -211,24 +217,44 @@ class AbstentionModel:
     threshold: float = 0.5
     regularization: float = 1.0  # sklearn's C
 
+    @staticmethod
+    def design(X: np.ndarray, interactions: Sequence[tuple[str, str]] = ()) -> np.ndarray:
+        """Feature rows (columns in FEATURES order) with a column per interaction appended."""
+        X = np.atleast_2d(np.asarray(X, dtype=np.float64))
+        products = [X[:, FEATURES.index(a)] * X[:, FEATURES.index(b)] for a, b in interactions]
+        return np.column_stack([X, *products]) if products else X
+
     @classmethod
-    def fit(cls, X: np.ndarray, y: np.ndarray, *, sample_weight: np.ndarray | None = None, regularization: float = 1.0) -> AbstentionModel:
+    def fit(
+        cls,
+        X: np.ndarray,
+        y: np.ndarray,
+        *,
+        sample_weight: np.ndarray | None = None,
+        regularization: float = 1.0,
+        interactions: Sequence[tuple[str, str]] = (),
+    ) -> AbstentionModel:
         """Fit on feature rows X (columns in FEATURES order) and labels y (1 = answerable); deterministic."""
         from sklearn.linear_model import LogisticRegression
 
-        X = np.asarray(X, dtype=np.float64)
+        X = cls.design(X, interactions)
         mean = X.mean(axis=0)
         scale = X.std(axis=0)
         scale[scale == 0] = 1.0
         model = LogisticRegression(C=regularization, solver="lbfgs", max_iter=1000)
         model.fit((X - mean) / scale, np.asarray(y, dtype=int), sample_weight=sample_weight)
         return cls(
-            mean=mean.tolist(), scale=scale.tolist(), coef=model.coef_[0].tolist(), intercept=float(model.intercept_[0]), regularization=regularization
+            interactions=tuple(tuple(pair) for pair in interactions),
+            mean=mean.tolist(),
+            scale=scale.tolist(),
+            coef=model.coef_[0].tolist(),
+            intercept=float(model.intercept_[0]),
+            regularization=regularization,
         )
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:
-        """P(answerable) for each row of X."""
-        z = (np.atleast_2d(np.asarray(X, dtype=np.float64)) - self.mean) / self.scale @ np.array(self.coef) + self.intercept
+        """P(answerable) for each row of X (columns in FEATURES order)."""
+        z = (self.design(X, self.interactions) - self.mean) / self.scale @ np.array(self.coef) + self.intercept
         return 1.0 / (1.0 + np.exp(-z))
 
     def probability(self, support: Support) -> float:
@@ -238,35 +264,71 @@ class AbstentionModel:
         return self.probability(support) < self.threshold
 
     def weights(self) -> dict[str, float]:
-        """Each feature's coefficient on the standardised scale: its pull towards answering."""
-        return dict(zip(self.features, self.coef))
+        """Each feature's (and interaction's, as a×b) coefficient on the standardised scale: its pull towards answering."""
+        return dict(zip([*self.features, *(f"{a}×{b}" for a, b in self.interactions)], self.coef))
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "features": list(self.features)}
+        return {**asdict(self), "features": list(self.features), "interactions": [list(pair) for pair in self.interactions]}
 
     @classmethod
     def from_dict(cls, data: dict) -> AbstentionModel:
-        model = cls(**{**data, "features": tuple(data["features"])})
-        if model.features != FEATURES:
-            missing = sorted(set(FEATURES) ^ set(model.features))
+        interactions = tuple(tuple(pair) for pair in data.get("interactions", ()))
+        model = cls(**{**data, "features": tuple(data["features"]), "interactions": interactions})
+        unknown = sorted({name for pair in interactions for name in pair} - set(FEATURES))
+        if model.features != FEATURES or unknown:
+            missing = sorted(set(FEATURES) ^ set(model.features)) + unknown
             raise ValueError(f"拒答模型的特征与代码不符（{', '.join(missing)}）；请重新运行 rag calibrate")
         return model
 
 
+@dataclass(frozen=True)
+class SecondArticle:
+    """When the reader quotes a lower-ranked article beside the first (no article was named): its support
+    (best sentence's coverage plus dense cosine) is at least `support` × the first's and its retrieval
+    score at least `score` × the first's. Chosen by `rag calibrate` on seed_dev."""
+
+    support: float = 0.95
+    score: float = 0.8
+
+
 @dataclass
 class Calibration:
-    """What `rag calibrate` fits: the abstention model and the quote length cut-off, with how they were measured."""
+    """What `rag calibrate` fits: the abstention models and the quote length cut-off, with how they were measured.
 
-    abstention: AbstentionModel = field(default_factory=AbstentionModel)
+    An index of one law and a library differ in what the support features mean (a library's top two
+    articles are close, one law's are not), so each gets its own model: `one_law` is fitted on
+    questions asked of the bundled law alone, `abstention` on those and the library's."""
+
+    abstention: AbstentionModel = field(default_factory=AbstentionModel)  # for an index of several laws
+    one_law: AbstentionModel | None = None  # for an index of one law; None: `abstention` serves both
     whole_article_chars: int = 200  # articles up to this long are quoted whole
-    report: dict = field(default_factory=dict)  # data, metrics and curves behind the choices
+    second_article: SecondArticle = field(default_factory=SecondArticle)
+    report: dict = field(default_factory=dict)  # data, metrics and curves behind the choices (one_law's under "one_law")
+
+    def model_for(self, index: Index) -> AbstentionModel:
+        """The abstention model for questions asked of `index`."""
+        return self.one_law if self.one_law is not None and len(index.laws) == 1 else self.abstention
 
     def to_dict(self) -> dict:
-        return {"abstention": self.abstention.to_dict(), "whole_article_chars": self.whole_article_chars, "report": self.report}
+        one_law = self.one_law.to_dict() if self.one_law is not None else None
+        return {
+            "abstention": self.abstention.to_dict(),
+            "one_law": one_law,
+            "whole_article_chars": self.whole_article_chars,
+            "second_article": asdict(self.second_article),
+            "report": self.report,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Calibration:
-        return cls(AbstentionModel.from_dict(data["abstention"]), int(data["whole_article_chars"]), dict(data.get("report", {})))
+        one_law = AbstentionModel.from_dict(data["one_law"]) if data.get("one_law") else None
+        return cls(
+            abstention=AbstentionModel.from_dict(data["abstention"]),
+            one_law=one_law,
+            whole_article_chars=int(data["whole_article_chars"]),
+            second_article=SecondArticle(**data.get("second_article", {})),
+            report=dict(data.get("report", {})),
+        )
 
     def save(self, path: Path) -> None:
         write_atomic(Path(path), (json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n").encode("utf-8"))

@@ -105,16 +105,18 @@ def read(index: Index, question: str, hits: list[Hit], calibration: Calibration 
     weights = term_weights(index, question)
     readings = [_reading(h, weights) for h in hits[:READ_HITS]]
     support = measure_support(index, question, hits, weights)
-    confidence = calibration.abstention.probability(support)
-    if not hits or confidence < calibration.abstention.threshold:
+    model = calibration.model_for(index)
+    confidence = model.probability(support)
+    if not hits or confidence < model.threshold:
         return Answer(question=question, text=ABSTAIN_TEXT, citations=[], passages=hits, abstained=True, confidence=confidence)
     lookup = bool(support.lookup)
+    second = calibration.second_article
     chosen = [readings[0]]
     for reading in readings[1:]:
         pinned = "lookup" in reading.hit.scores or "definition" in reading.hit.scores
         if lookup and pinned:
             chosen.append(reading)
-        elif not lookup and reading.support >= 0.95 * readings[0].support and reading.hit.score >= 0.8 * hits[0].score:
+        elif not lookup and reading.support >= second.support * readings[0].support and reading.hit.score >= second.score * hits[0].score:
             chosen.append(reading)
     parts: list[str] = []
     citations: list[Citation] = []

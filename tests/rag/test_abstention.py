@@ -46,18 +46,47 @@ def test_refit_on_the_kept_feature_table_gives_the_shipped_model():
     assert refit.abstention.threshold == pytest.approx(shipped.abstention.threshold)
     assert refit.abstention.regularization == shipped.abstention.regularization  # chosen out of fold, not set by hand
     assert refit.report["out_of_fold_at_threshold"] == shipped.report["out_of_fold_at_threshold"]
+    assert shipped.one_law is not None
+    assert np.allclose(refit.one_law.coef, shipped.one_law.coef, atol=1e-9)
+    assert refit.one_law.threshold == pytest.approx(shipped.one_law.threshold)
+    assert refit.report["one_law"]["out_of_fold_at_threshold"] == shipped.report["one_law"]["out_of_fold_at_threshold"]
+
+
+def test_the_library_model_is_fitted_without_conversations_and_the_one_law_model_without_the_library():
+    examples = load_examples(FEATURE_TABLE)
+    calibration = fit_calibration(examples)
+    assert "seed_conversation" not in calibration.report["counts"] and "library" in calibration.report["counts"]
+    assert "library" not in calibration.report["one_law"]["counts"] and "seed_conversation" in calibration.report["one_law"]["counts"]
+    # the library model is unchanged by conversations: fitted on the table without them, it is the same
+    alone = fit_calibration([e for e in examples if not e.id.startswith("seed_conversation:")])
+    assert alone.abstention == calibration.abstention and alone.one_law != calibration.one_law
+
+
+def test_each_index_kind_gets_its_model(seed_index, tmp_path):
+    shipped = load_calibration()
+    assert shipped.model_for(seed_index) is shipped.one_law  # the bundled law alone
+
+    class Library:  # model_for reads only how many laws an index holds
+        laws = seed_index.laws * 2
+
+    assert shipped.model_for(Library()) is shipped.abstention
+    assert Calibration(abstention=shipped.abstention).model_for(seed_index) is shipped.abstention  # no one-law model: the one model
 
 
 def test_shipped_operating_point_meets_its_false_abstention_targets_out_of_fold():
     report = load_calibration().report
-    rates, targets = report["out_of_fold_at_threshold"], report["targets"]
-    assert rates["seed_answerable"] <= targets["seed_false_abstention"]
-    if rates.get("library") is not None:
-        assert rates["library"] <= targets["library_false_abstention"]
+    for part in (report, report["one_law"]):
+        rates, targets = part["out_of_fold_at_threshold"], part["targets"]
+        assert rates["seed_answerable"] <= targets["seed_false_abstention"]
+        if rates.get("library") is not None:
+            assert rates["library"] <= targets["library_false_abstention"]
+        if rates.get("seed_conversation") is not None:
+            assert rates["seed_conversation"] <= targets["conversation_false_abstention"]
 
 
-def test_decisions_on_fixed_feature_vectors():
-    model = load_calibration().abstention
+@pytest.mark.parametrize("which", ["abstention", "one_law"])
+def test_decisions_on_fixed_feature_vectors(which):
+    model = getattr(load_calibration(), which)
     named = Support(lexical=1.0, dense=0.9, sentence=0.9, margin=0.05, bm25=0.8, lookup=1.0, terms=1.0, words=1.0, words_top3=1.0, focus=1.0)
     strong = Support(lexical=0.9, dense=0.9, sentence=0.91, margin=0.03, bm25=0.6, terms=1.8, words=1.0, words_top3=1.0, focus=1.0)
     nothing = Support(lexical=0.0, dense=0.82, sentence=0.83, margin=0.0, bm25=0.0, terms=2.5, words=0.0, unknown=1.0, focus=-1.0)
@@ -71,6 +100,7 @@ def test_calibration_file_round_trip(tmp_path):
     shipped.save(tmp_path / "c.json")
     again = Calibration.load(tmp_path / "c.json")
     assert again.abstention == shipped.abstention and again.whole_article_chars == shipped.whole_article_chars
+    assert again.one_law == shipped.one_law and again.second_article == shipped.second_article
 
 
 def test_deferral_clauses_are_recognised():
@@ -117,3 +147,16 @@ def test_focus_is_the_noun_the_question_asks_for(question, focus):
     from rag.abstention import _focus
 
     assert _focus(question) == focus
+
+
+def test_the_second_article_rule_is_the_best_mean_of_keyword_recall_and_citation_precision():
+    from eval.calibrate import choose_second
+    from rag.abstention import SecondArticle
+
+    rows = [
+        {"support": 0.95, "score": 0.8, "keyword_recall": 0.80, "citation_precision": 0.80},
+        {"support": 0.90, "score": 0.8, "keyword_recall": 0.90, "citation_precision": 0.75},
+        {"support": 0.85, "score": 0.8, "keyword_recall": 0.90, "citation_precision": 0.75},  # as good, less strict
+        {"support": 0.80, "score": 0.7, "keyword_recall": 0.95, "citation_precision": 0.50},
+    ]
+    assert choose_second(rows) == SecondArticle(0.90, 0.8)

@@ -57,3 +57,21 @@ def test_answer_encodes_the_question_once_and_no_sentence(seed_index, monkeypatc
     result = answer("数据中心用电有什么支持政策？")
     assert result.citations
     assert calls == {"queries": 1, "passages": 0}
+
+
+def test_the_second_article_rule_decides_whether_a_close_second_is_quoted(seed_index):
+    from dataclasses import replace
+
+    from rag.abstention import SecondArticle, load_calibration
+    from rag.reader import read
+    from rag.retrieve import RetrieveOptions, search
+
+    index = get_index()
+    question = "数据中心最关心供电和网络，省里在这两方面有什么保障？"
+    hits = search(index, question, RetrieveOptions(k=5))
+    shipped = load_calibration()
+    never = replace(shipped.abstention, threshold=0.0)
+    only_first = replace(shipped, abstention=never, one_law=None, second_article=SecondArticle(support=10.0, score=10.0))
+    any_close = replace(shipped, abstention=never, one_law=None, second_article=SecondArticle(support=0.0, score=0.0))
+    assert [c.article for c in read(index, question, hits, only_first).citations] == [hits[0].article]
+    assert [c.article for c in read(index, question, hits, any_close).citations] == [h.article for h in hits[:3]]
