@@ -261,11 +261,12 @@ def _abstention_section() -> list[str]:
             f"- {scope}：阈值 {model.threshold:.3f}，C {model.regularization:g}；交叉验证下该阈值的拒答比例："
             + "，".join(f"{g} {_fmt(v)}" for g, v in rates.items() if v is not None)
         ]
-    names = [name for name, _ in sorted(models[-1][1].weights().items(), key=lambda item: -abs(item[1]))]
     weights = [model.weights() for _, model, _ in models]
+    # the library model's features by weight, then terms only the one-law model has (its interactions)
+    names = list(dict.fromkeys([name for name, _ in sorted(weights[-1].items(), key=lambda item: -abs(item[1]))] + [n for w in weights for n in w]))
     return lines + [
         "",
-        _table(["特征", *(f"系数：{scope}（正数倾向于回答）" for scope, _, _ in models)], [[name, *(f"{w[name]:+.3f}" for w in weights)] for name in names]),
+        _table(["特征", *(f"系数：{scope}（正数倾向于回答）" for scope, _, _ in models)], [[name, *(f"{w[name]:+.3f}" if name in w else "—" for w in weights)] for name in names]),
         "",
         f"![拒答权衡曲线]({TRADEOFF_NAME})",
         "",
