@@ -414,8 +414,8 @@ def _without_articles(index: Index, frame: str) -> str:
 
 def _ellipsis(index: Index, bare: str, frame: str, cited: list[Cited]) -> list[Candidate]:
     """Rewrites of an elliptical follow-up. When its words are a bare subject (人才): the frame with one
-    span replaced by them, a noun-like span for a noun-like subject and a verb-like one for a verb
-    (all spans when none is alike). When they ask something of their own (违反了怎么处罚): each span of
+    span replaced by them, a noun-like span for a noun-like subject and a verb-like one for a verb.
+    When they ask something of their own (违反了怎么处罚): each span of
     the frame carried into them. A frame that names a cited article (这条… rewritten) is tried with the
     article, measured in it, and without it: a new subject may well be in another article. [] when
     the frame has no span of the subject's kind (第二款说了什么？ has none for 网络)."""
