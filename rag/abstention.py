@@ -39,9 +39,10 @@ __all__ = [
 CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
 
 # Expected-answer-type cue: the question wants an amount, a time, a duration or contact details
+# (什么时候 is no cue, nor is its English "when": when a law takes effect or was passed is in it)
 _ASKS_QUANTITY = re.compile(
     r"多少|几点|几月|几号|几天|几年|几个小时|几小时|多久|多长时间|多大|多高|金额|费用|收费|价格|电价|工资|罚款|"
-    r"网址|电话|地址|how (?:much|many|long)|what (?:time|date)|when (?:does|did|will|is|was)",
+    r"网址|电话|地址|how (?:much|many|long)|what time",
     re.IGNORECASE,
 )
 _QUANTITY = re.compile(r"\d|[零一二三四五六七八九十百千万两]+(?:元|年|个月|月|日|天|小时|倍|人|项|次|％|%)|百分之")

@@ -135,3 +135,9 @@ def test_missing_index_directory_is_a_clear_error(tmp_path):
 
     with pytest.raises(IndexUnavailable, match="rag index"):
         answer("条例什么时候施行？", index=tmp_path / "nowhere")
+
+
+def test_an_english_question_about_the_effective_date_is_answered():
+    result = answer("When does this regulation take effect?")
+    assert not result.abstained
+    assert result.citations[0].article == "第五十一条"
