@@ -112,14 +112,17 @@ def collect(questions: Path, group: str, index: str | Path | None, k: int = 5) -
     examples: list[Example] = []
     quotable: list[Quotable] = []
     histories: dict[str, list[Answer]] = {}
-    queries = loaded.embedder.encode_queries([q.question for q in resolved])  # one batch: much faster than one by one
-    for question, query in zip(resolved, queries):
+    # single questions in one batch: much faster than one by one (a turn is encoded as answer() rewrote it)
+    queries = iter(loaded.embedder.encode_queries([q.question for q in resolved if not q.conversation]))
+    for question in resolved:
         text = question.question
         if question.conversation:
             history = histories.setdefault(question.conversation, [])
-            history.append(rag.answer(text, index=index, history=history))
-            text = history[-1].rewritten_question or text
-        hits = search(loaded, text, RetrieveOptions(k=k), query=query if text == question.question else None)
+            reply = rag.answer(text, index=index, k=k, history=history)
+            history.append(reply)
+            text, hits = reply.rewritten_question or text, reply.passages  # the hits answer() read
+        else:
+            hits = search(loaded, text, RetrieveOptions(k=k), query=next(queries))
         ranking = [LawArticle(h.law, h.article, h.doc_id) for h in hits]
         ranks = [r for r in gold_ranks(ranking, question.gold) if r is not None]
         best = min(ranks, default=None)
@@ -189,12 +192,16 @@ def choose_threshold(examples: Sequence[Example], probabilities: np.ndarray, tar
     return best, thinned
 
 
+def _never_abstaining(model: AbstentionModel) -> AbstentionModel:
+    """The model with its threshold at 0: the quoting sweeps measure answers, not abstentions."""
+    return replace(model, threshold=0.0)
+
+
 def _sweep_quotes(quotable: list[Quotable], model: AbstentionModel) -> list[dict]:
     """Keyword recall and quote length of the answers for each whole-article cut-off (abstention off)."""
-    never = replace(model, threshold=0.0)
     rows = []
     for cutoff in CUTOFFS:
-        calibration = Calibration(abstention=never, whole_article_chars=cutoff)
+        calibration = Calibration(abstention=_never_abstaining(model), whole_article_chars=cutoff)
         recalls, lengths = [], []
         for item in (q for q in quotable if q.top_is_gold and q.keywords):
             reply = read(item.index, item.question, item.hits, calibration)
@@ -210,7 +217,7 @@ SECOND_SCORE = (0.9, 0.8, 0.7)  # …and retrieval score ratios
 
 def _sweep_second(quotable: list[Quotable], calibration: Calibration) -> list[dict]:
     """Keyword recall and citation precision of the answers for each second-article rule (abstention off)."""
-    never = replace(calibration.abstention, threshold=0.0)
+    never = _never_abstaining(calibration.abstention)
     rows = []
     for support in SECOND_SUPPORT:
         for score in SECOND_SCORE:
@@ -271,9 +278,9 @@ def _fit_model(
 
 
 def fit_calibration(examples: Sequence[Example], targets: Targets = Targets(), regularizations: Sequence[float] = REGULARIZATIONS) -> Calibration:
-    """The library model (on the single questions of every group: not a conversation's unanswerable
-    turns either) and, when there are seed examples,
-    the one-law model (on the seed groups, conversations included); see _fit_model."""
+    """The library model (on the single Chinese questions: no conversation turn or seed_english_tune
+    question, answerable or not) and, when there are seed examples, the one-law model (on the seed
+    groups, conversations and English questions included, with ENGLISH_INTERACTIONS); see _fit_model."""
     single = [e for e in examples if e.group in LIBRARY_GROUPS and not e.id.startswith(ONE_LAW_ONLY)]
     library, report = _fit_model(single, targets, regularizations)
     calibration = Calibration(abstention=library, report=report)

@@ -344,9 +344,9 @@ def _term_reference(index: Index, bare: str, previous: Answer) -> str | None:
     return bare[: match.start()] + asked[0].term + bare[match.end() :] + "？"
 
 
-def _demonstrative(index: Index, bare: str, articles: list[Cited]) -> list[Candidate]:
+def _demonstrative(index: Index, bare: str, articles: list[Cited]) -> tuple[tuple[int, int], list[Candidate]]:
     """这个规划跟…是什么关系？ → 《law》第N条中的规划跟…是什么关系？, for each cited article that holds the
-    noun after the determiner (not a law: 该条例 names the law)."""
+    noun after the determiner (not a law: 该条例 names the law); with the determiner's span."""
     for match in _DETERMINER.finditer(bare):
         if _LAW_REF.match(bare, match.start()):
             continue
@@ -354,12 +354,12 @@ def _demonstrative(index: Index, bare: str, articles: list[Cited]) -> list[Candi
         if not words or not _is_nominal(words[0][1]) or not content_terms(words[0][0]):
             continue
         own = bare[: match.start()] + " " + bare[match.end() :]
-        return [
+        return match.span(), [
             Candidate(_named(bare, match.span(), c.name + "中的"), own, tuple(index.chunk_rows(c.doc_id, c.article)))
             for c in articles
             if words[0][0] in _article_text(index, c)
         ]
-    return []
+    return (0, 0), []
 
 
 def _back_reference(index: Index, bare: str, cited: list[Cited]) -> str | None:
@@ -369,15 +369,15 @@ def _back_reference(index: Index, bare: str, cited: list[Cited]) -> str | None:
     articles = [c for c in cited if c.article and index.chunk_rows(c.doc_id, c.article)]
     match = _BACK_REF.search(bare)
     if match is None:
-        rewrites = _demonstrative(index, bare, articles)
+        span, rewrites = _demonstrative(index, bare, articles)
     else:
-        own = bare[: match.start()] + " " + bare[match.end() :]
-        rewrites = [Candidate(_named(bare, match.span(), c.name), own, tuple(index.chunk_rows(c.doc_id, c.article))) for c in articles]
+        span, own = match.span(), bare[: match.start()] + " " + bare[match.end() :]
+        rewrites = [Candidate(_named(bare, span, c.name), own, tuple(index.chunk_rows(c.doc_id, c.article))) for c in articles]
     if not rewrites:
         return None
-    own = rewrites[0].own
-    if _VIOLATION.search(own):
-        rewrites.append(Candidate(_in_law(index, _core(own.replace(" ", "")) + "？", cited), own))
+    without = _core(bare[: span[0]] + bare[span[1] :])
+    if _VIOLATION.search(without):
+        rewrites.append(Candidate(_in_law(index, without + "？", cited), rewrites[0].own))
     return (_choose(index, None, rewrites, _scope(index, cited)) or rewrites[0]).text
 
 
