@@ -65,12 +65,14 @@ eval: setup
 eval-library: setup
 	$(BIN)/rag eval ../shared/questions/stard_train.jsonl --index indexes/library --out reports/stard $(if $(LIMIT),--limit $(LIMIT))
 
-# Query-path speed per encoder backend → docs/speed.md; then, where indexes/library exists, the
-# whole-library figures → docs/benchmarks.md. SPEED_RECALL: label=report.json pairs to list beside.
+# Query-path speed per encoder backend → docs/speed.md; then build speed against a plain
+# sentence-transformers encode, and where indexes/library exists the whole-library figures → docs/benchmarks.md.
+# SPEED_RECALL: label=report.json pairs to list beside. Another machine kind: SPEED_OUT=… BENCH_OUT=…
+SPEED_OUT ?= docs/speed.md
+BENCH_OUT ?= docs/benchmarks.md
 bench: setup
-	$(BIN)/python -m eval.speed --out docs/speed.md $(foreach r,$(SPEED_RECALL),--recall $(r))
-	if [ -d indexes/library ]; then $(BIN)/python -m eval.benchmark --library ../shared/laws --index indexes/library --out docs/benchmarks.md; \
-	else echo "indexes/library 不存在，跳过整库基准（先运行 make index-library）"; fi
+	$(BIN)/python -m eval.speed --out $(SPEED_OUT) $(foreach r,$(SPEED_RECALL),--recall $(r))
+	$(BIN)/python -m eval.benchmark --library ../shared/laws --index indexes/library --out $(BENCH_OUT)
 
 clean:
 	rm -rf $(VENV) reports indexes

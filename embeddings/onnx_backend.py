@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 __all__ = [
+    "CHECK_TEXTS",
     "CPU_FEATURES",
     "MIN_COSINE",
     "OnnxEncoder",
@@ -57,7 +58,7 @@ META_FILE = "meta.json"
 _STALE_WORK_SECONDS = 3600  # work folders of killed exports are removed once they are this old
 
 # Verification sentences: law text, a question, English, a truncated passage (longer than any max length)
-_CHECK_TEXTS = (
+CHECK_TEXTS = (
     "第一条　为了规范数据处理活动，保障数据安全，促进数据开发利用，保护个人、组织的合法权益，制定本条例。",
     "醉酒驾驶机动车怎么处罚？",
     "The contract shall be governed by the laws of the People's Republic of China.",
@@ -232,7 +233,7 @@ class OnnxEncoder:
         self._tokenizer: _Tokenizer | None = None
         self.queries = QueryTokenizer.load(export_dir, max_seq_length, self.tokenize)
         if self.queries is None and os.access(export_dir, os.W_OK):
-            made = write_query_tokenizer(layout.tokenizer_file, export_dir, self.tokenize, _CHECK_TEXTS, max_seq_length, layout.pad_token)
+            made = write_query_tokenizer(layout.tokenizer_file, export_dir, self.tokenize, CHECK_TEXTS, max_seq_length, layout.pad_token)
             if made:
                 self.queries = QueryTokenizer.load(export_dir, max_seq_length, self.tokenize)
         options = ort.SessionOptions()
@@ -278,8 +279,8 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _check(encoder: OnnxEncoder, reference: np.ndarray) -> np.ndarray:
     """Cosines of the encoder's vectors of the check texts to the reference, batched (padded) and one by one."""
-    batched = encoder.encode(_CHECK_TEXTS, batch_size=len(_CHECK_TEXTS))
-    single = encoder.encode(_CHECK_TEXTS, batch_size=1)
+    batched = encoder.encode(CHECK_TEXTS, batch_size=len(CHECK_TEXTS))
+    single = encoder.encode(CHECK_TEXTS, batch_size=1)
     return np.concatenate([_cosines(batched, reference), _cosines(single, reference)])
 
 
@@ -338,7 +339,7 @@ def export(model: SentenceTransformer, layout: SentenceLayout, target: Path, max
     started = time.perf_counter()
     # Two texts of different lengths: the traced graph keeps the attention mask
     tokenizer = _Tokenizer(layout, max_seq_length)
-    _, ids, mask = next(_batches(tokenizer(_CHECK_TEXTS[:2]), 2, tokenizer.pad_id))
+    _, ids, mask = next(_batches(tokenizer(CHECK_TEXTS[:2]), 2, tokenizer.pad_id))
     axes = {0: "batch", 1: "sequence"}
     with _staging(target) as work:
         try:
@@ -357,7 +358,7 @@ def export(model: SentenceTransformer, layout: SentenceLayout, target: Path, max
         except Exception as error:  # the exporter fails in many ways; each means "keep using torch"
             raise OnnxUnavailable(f"导出 ONNX 失败：{type(error).__name__}: {error}") from error
         _map_weights(work)
-        reference = model.encode(list(_CHECK_TEXTS), batch_size=len(_CHECK_TEXTS), convert_to_numpy=True, show_progress_bar=False)
+        reference = model.encode(list(CHECK_TEXTS), batch_size=len(CHECK_TEXTS), convert_to_numpy=True, show_progress_bar=False)
         cosines = _check(OnnxEncoder(work, layout, max_seq_length), np.asarray(reference, dtype=np.float32))
         if cosines.min() < MIN_COSINE:
             raise OnnxUnavailable(f"ONNX 导出与 torch 的向量不一致（最小余弦 {cosines.min():.6f} < {MIN_COSINE}）")
@@ -388,7 +389,7 @@ def quantize(source: Path, target: Path, layout: SentenceLayout, max_seq_length:
         finally:
             logging.disable(previous)
         _map_weights(work)
-        reference = OnnxEncoder(source, layout, max_seq_length).encode(_CHECK_TEXTS, batch_size=len(_CHECK_TEXTS))
+        reference = OnnxEncoder(source, layout, max_seq_length).encode(CHECK_TEXTS, batch_size=len(CHECK_TEXTS))
         cosines = _check(OnnxEncoder(work, layout, max_seq_length), reference)
         _write_meta(
             work, precision="int8", model=str(layout.folder), quantized_from=source.name, per_channel=True,

@@ -105,13 +105,14 @@ class EmbeddingCache:
         self,
         texts: Sequence[str],
         model_fingerprint: str,
-        encode: Callable[[list[str]], np.ndarray],
+        encoder_for: Callable[[int], Callable[[list[str]], np.ndarray]],
         *,
         batch: int = 256,
         on_progress: Callable[[int, int], None] | None = None,
     ) -> np.ndarray:
         """Vectors for texts, encoding only those not cached, committing every `batch` texts.
 
+        encoder_for(n) gives the function that encodes the n texts not cached (called once, when n > 0);
         on_progress(done, total) counts distinct texts."""
         keys = [text_key(model_fingerprint, t) for t in texts]
         first: dict[str, int] = {}
@@ -123,6 +124,7 @@ class EmbeddingCache:
         done = len(first) - len(missing)
         if on_progress:
             on_progress(done, len(first))
+        encode = encoder_for(len(missing)) if missing else None
         for start in range(0, len(missing), batch):
             rows = missing[start : start + batch]
             fresh = dict(zip((keys[i] for i in rows), encode([texts[i] for i in rows])))

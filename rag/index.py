@@ -197,15 +197,15 @@ def build_index(
         chunks = chunk_laws(laws, chunking)
         texts, sentence_rows = encoded_texts(chunks, chunking)
         embedder = _embedder(model)
+        encoders: list[Embedder] = []  # what encoded the texts the cache lacked (none when all were cached)
+
+        def encoder_for(missing: int):
+            encoders.append(embedder.for_passages(missing))
+            return encoders[-1].encode_passages
+
         cache = EmbeddingCache(out / "embeddings.sqlite", embedder.dim, shared=_shared_cache(store, out, embedder.dim))
         try:
-            vectors = cache.encode(
-                texts,
-                embedder.fingerprint,
-                embedder.encode_passages,
-                batch=commit_every,
-                on_progress=progress,
-            )
+            vectors = cache.encode(texts, embedder.fingerprint, encoder_for, batch=commit_every, on_progress=progress)
         finally:
             cache.close()
         if shard is not None:
@@ -220,6 +220,9 @@ def build_index(
                 "dtype": model.dtype,
                 "fingerprint": embedder.fingerprint,
                 "dim": embedder.dim,
+                # What encoded the passages this build added: a bfloat16 twin on CPUs with native bf16
+                # (Embedder.for_passages), its vectors verified against the query encoder's
+                "passages": [{"backend": e.backend, "dtype": e.dtype} for e in encoders],
             },
             "chunking": chunking.to_dict(),
             "tokenizer": tokenizer,

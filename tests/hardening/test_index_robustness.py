@@ -40,11 +40,15 @@ class FakeEmbedder:
     keep a build inside encoding long enough to be killed there."""
 
     dim = 384
+    backend, dtype = "fake", "float32"
 
     def __init__(self, spec: ModelSpec, delay: float = 0.0):
         self.spec = spec
         self.delay = delay
         self.fingerprint = "fake-" + hashlib.sha256(spec.name.encode()).hexdigest()[:8]
+
+    def for_passages(self, count: int) -> "FakeEmbedder":
+        return self
 
     def encode_passages(self, texts: Sequence[str], *, batch_size: int = 32) -> np.ndarray:
         time.sleep(self.delay)

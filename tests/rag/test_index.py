@@ -51,6 +51,27 @@ def test_build_writes_a_versioned_index_with_checksums(small_law, tmp_path):
     assert len(index.sentences.rows) == len(sentences) > 0
 
 
+def _manifest(index_dir):
+    return json.loads((index_dir / (index_dir / "CURRENT").read_text() / "manifest.json").read_text(encoding="utf-8"))
+
+
+def test_a_large_build_encodes_with_native_bf16_where_the_cpu_has_it_into_the_same_vectors(small_law, tmp_path, monkeypatch):
+    from embeddings import model
+    from embeddings.onnx_backend import cpu_features
+
+    monkeypatch.setattr(model, "BF16_MIN_TEXTS", 1)  # this small law stands in for a large build
+    out, _ = build_index([small_law.parent], tmp_path / "index")
+    native = bool(set(model.NATIVE_BF16) & set(cpu_features()))
+    expected = {"backend": "torch", "dtype": "bfloat16"} if native else {"backend": "onnx", "dtype": "float32"}
+    assert _manifest(out)["model"]["passages"] == [expected]
+    index = open_index(out)
+    assert (index.embedder.backend, index.embedder.dtype) == ("onnx", "float32")  # queries: no torch
+    fresh = index.embedder.encode_passages(_sentences(small_law))
+    assert (fresh * np.asarray(index.sentences.vectors)).sum(axis=1).min() >= 0.9999
+    build_index([small_law.parent], out)  # all cached: nothing encoded, no twin loaded
+    assert _manifest(out)["model"]["passages"] == []
+
+
 def test_changed_law_is_detected_and_only_changed_articles_re_encoded(small_law, tmp_path):
     out, _ = build_index([small_law.parent], tmp_path / "index")
     before = _sentences(small_law)
