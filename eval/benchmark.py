@@ -81,8 +81,8 @@ def encode_rates(library: Path, sample: int, repeats: int) -> EncodeRates:
             break
     laws, _ = load_laws(chosen)
     texts = [embed_text(c) for c in chunk_laws(laws)]
-    plain = load_embedder(ModelSpec(backend="torch")).model
-    plain_s = _median_time(lambda: plain.encode(["passage: " + t for t in texts], batch_size=32), repeats)
+    plain = load_embedder(ModelSpec(backend="torch"))  # SentenceTransformer.encode with the model's own prefix
+    plain_s = _median_time(lambda: plain.encode_passages(texts), repeats)
     embedder = load_embedder()
     raw = _median_time(lambda: embedder.encode_passages(texts), repeats)
     manifests = []
