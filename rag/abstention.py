@@ -160,19 +160,22 @@ def _in_index(index: Index, word: str) -> bool:
 
 def measure_support(index: Index, question: str, hits: Sequence[Hit], weights: dict[str, float] | None = None) -> Support:
     """The support features of the top hits (best first), from retrieval's scores and the texts;
-    `weights`: the question's term_weights() when the caller has them already."""
+    `weights`: the term_weights() of its query_text() when the caller has them already. What the
+    question asks about is read from that text: the words of a law's name are not content an article
+    must hold (the name scopes the search and is read by the law features)."""
     if not hits:
         return Support(other_law=float(_other_law(index, question)))
-    weights = term_weights(index, question) if weights is None else weights
+    asked = index.names.as_self_reference(question)
+    weights = term_weights(index, asked) if weights is None else weights
     top = hits[0]
     dense = [h.scores.get("dense", 0.0) for h in hits[:2]]
     known_idf = sum(index.lexical.idf(t) for t in index.lexical.known(list(weights)))
     deferral = defers(top.text)
-    asks_quantity = bool(_ASKS_QUANTITY.search(question))
+    asks_quantity = bool(_ASKS_QUANTITY.search(asked))
     named = index.names.doc_ids(question) if len(index.laws) > 1 else set()
-    words = content_words(question)
+    words = content_words(asked)
     share = (lambda found: sum(found) / len(words)) if words else (lambda found: 0.0)
-    focus = _focus(question)
+    focus = _focus(asked)
     # An article deferring to other laws leaves what is asked (罚款, 数额, 程序) to them: when the question
     # is about that article's own law, neither the asked-for word's absence nor the missing amount is
     # evidence against answering (a deferral clause is an answer: it says where the rule is)

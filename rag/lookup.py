@@ -12,6 +12,10 @@ from .numerals import CN_NUMBER, cn_to_int, make_label
 __all__ = ["ArticleRef", "LawNames", "find_article_refs", "short_title"]
 
 _PREFIXES = ("中华人民共和国",)
+# A local regulation also goes by its name without the region: 大数据发展应用促进条例 for 贵州省大数据发展应用促进条例
+_REGION = re.compile(r"^[\u4e00-\u9fff]{2,7}?(?:省|自治区|市)(?=[\u4e00-\u9fff]{4,})")
+# What a law calls itself (本条例, 本法): the words a question's law name is replaced by for scoring
+_SELF_NAMES = ("条例", "规定", "办法", "细则", "决定", "规则", "法典")
 # 第十五条 / 第 15 条 / 15条 / 三十二条 / Article 15; a one-character numeral before 条 (一条规定) is not one.
 _REF = re.compile(
     rf"第\s*(?P<num>{CN_NUMBER})\s*条(?:\s*之\s*(?P<sub>{CN_NUMBER}))?"
@@ -69,7 +73,7 @@ class LawNames:
 
     @staticmethod
     def _aliases_of(title: str) -> set[str]:
-        names = {title, short_title(title)}
+        names = {title, short_title(title), _REGION.sub("", title)}
         bare = re.sub(r"[（(].*?[）)]$", "", title)
         if bare != title and len(bare) >= 2:
             names |= LawNames._aliases_of(bare)
@@ -81,6 +85,23 @@ class LawNames:
             return []
         text = unicodedata.normalize("NFKC", question)
         return [(self._aliases[m.group(0)], m.start(), m.end()) for m in self._pattern.finditer(text)]
+
+    def as_self_reference(self, question: str) -> str:
+        """The question with each law name written as the law names itself (本条例, 本法). The name already
+        scopes the search; left in, its words score the articles that repeat them (第二条 for
+        大数据发展应用促进条例什么时候施行？) above the one that answers."""
+        mentions = self.mentions(question)
+        if not mentions:
+            return question
+        text = unicodedata.normalize("NFKC", question)
+        for _, start, end in reversed(mentions):
+            name = text[start:end]
+            before, after = text[:start], text[end:]
+            if before.endswith("《") and after.startswith("》"):
+                before, after = before[:-1], after[1:]
+            self_name = "本" + next((s for s in _SELF_NAMES if name.endswith(s)), "法")
+            text = before + self_name + after
+        return text
 
     def doc_ids(self, question: str) -> set[str]:
         return set().union(*(ids for ids, _, _ in self.mentions(question)))

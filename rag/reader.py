@@ -102,7 +102,7 @@ def _as_sentence(quote: str) -> str:
 def read(index: Index, question: str, hits: list[Hit], calibration: Calibration | None = None) -> Answer:
     """The answer to `question` from `hits` (best first), or an abstention."""
     calibration = calibration or load_calibration()
-    weights = term_weights(index, question)
+    weights = term_weights(index, index.names.as_self_reference(question))
     readings = [_reading(h, weights) for h in hits[:READ_HITS]]
     support = measure_support(index, question, hits, weights)
     model = calibration.model_for(index)

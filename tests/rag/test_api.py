@@ -43,6 +43,12 @@ def test_each_mode_finds_the_effective_date(mode):
     assert "第五十一条" in [h.article for h in hits]
 
 
+@pytest.mark.parametrize("name", [LAW, LAW[3:], f"《{LAW}》"])
+def test_naming_the_law_ranks_as_asking_about_this_regulation(name):
+    # The title's words are in 第二条 and 第三条; left in the query they outranked 第五十一条
+    assert [h.article for h in retrieve(f"{name}什么时候施行？", k=3)] == [h.article for h in retrieve("本条例什么时候施行？", k=3)]
+
+
 def test_bm25_mode_answers_and_its_hits_carry_the_dense_score_abstention_reads():
     result = answer("条例什么时候施行？", mode="bm25")
     assert not result.abstained and result.citations[0].article == "第五十一条"

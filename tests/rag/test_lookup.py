@@ -40,3 +40,23 @@ def test_law_names_full_and_short():
     assert names.doc_ids("数据安全法和中华人民共和国刑法") == {"data", "crim"}
     assert names.doc_ids("刑法修正案里的规定") == {"amend"}
     assert names.doc_ids("合同怎么签") == set()
+
+
+def test_a_local_regulation_is_also_named_without_its_region():
+    names = LawNames([("gz", "贵州省大数据发展应用促进条例"), ("sh", "上海市数据条例")])
+    assert names.doc_ids("大数据发展应用促进条例什么时候施行") == {"gz"}
+    assert names.doc_ids("数据条例怎么说") == {"sh"}
+
+
+@pytest.mark.parametrize(
+    "question, scored",
+    [
+        ("大数据发展应用促进条例什么时候施行？", "本条例什么时候施行?"),
+        ("《贵州省大数据发展应用促进条例》是谁制定的？", "本条例是谁制定的?"),
+        ("民法典和数据安全法有什么不同", "本法典和本法有什么不同"),
+        ("这个条例什么时候施行？", "这个条例什么时候施行？"),  # names no law: unchanged
+    ],
+)
+def test_a_named_law_is_scored_as_the_law_names_itself(question, scored):
+    names = LawNames([("gz", "贵州省大数据发展应用促进条例"), ("civil", "中华人民共和国民法典"), ("data", "中华人民共和国数据安全法")])
+    assert names.as_self_reference(question) == scored
