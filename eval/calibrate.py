@@ -34,7 +34,7 @@ from rag.abstention import CALIBRATION_PATH, FEATURES, AbstentionModel, Calibrat
 from rag.index import Index, write_atomic
 from rag.reader import READ_HITS, read
 from rag.records import Answer, Hit
-from rag.retrieve import RetrieveOptions, query_text, search
+from rag.retrieve import RetrieveOptions, search
 
 from .metrics import citation_precision, gold_ranks, keyword_recall, mean
 from .questions import Catalog, EvalError, LawArticle, load_questions, resolve_gold
@@ -113,7 +113,7 @@ def collect(questions: Path, group: str, index: str | Path | None, k: int = 5) -
     quotable: list[Quotable] = []
     histories: dict[str, list[Answer]] = {}
     # single questions in one batch: much faster than one by one (a turn is encoded as answer() rewrote it)
-    queries = iter(loaded.embedder.encode_queries([query_text(loaded, q.question) for q in resolved if not q.conversation]))
+    queries = iter(loaded.embedder.encode_queries([loaded.names.as_self_reference(q.question) for q in resolved if not q.conversation]))
     for question in resolved:
         text = question.question
         if question.conversation:

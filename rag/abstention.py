@@ -160,7 +160,7 @@ def _in_index(index: Index, word: str) -> bool:
 
 def measure_support(index: Index, question: str, hits: Sequence[Hit], weights: dict[str, float] | None = None) -> Support:
     """The support features of the top hits (best first), from retrieval's scores and the texts;
-    `weights`: the term_weights() of its query_text() when the caller has them already. What the
+    `weights`: the term_weights() of index.names.as_self_reference(question) when the caller has them already. What the
     question asks about is read from that text: the words of a law's name are not content an article
     must hold (the name scopes the search and is read by the law features)."""
     if not hits:

@@ -17,7 +17,7 @@ from .conversation import rewrite_question
 from .generate import LLM, generate_answer, stream_answer
 from .reader import read
 from .records import Answer, Hit
-from .retrieve import Mode, RetrieveOptions, query_text, search
+from .retrieve import Mode, RetrieveOptions, search
 
 __all__ = ["answer", "answer_stream", "retrieve", "article", "ArticleView", "get_index", "default_index_path", "DATA_DIR", "MAX_QUESTION_CHARS", "MAX_HISTORY_TURNS", "clean_question"]
 
@@ -103,7 +103,7 @@ def _extractive(
     # Earlier turns come back from the browser: only the last few are read, and their text is cleaned again
     standalone = _plain(rewrite_question(text, list(history)[-MAX_HISTORY_TURNS:], loaded))
     # BM25 ranks alone in bm25 mode, but the abstention model reads the hits' dense scores too
-    query = loaded.embedder.encode_queries([query_text(loaded, standalone)])[0] if mode == "bm25" else None
+    query = loaded.embedder.encode_queries([loaded.names.as_self_reference(standalone)])[0] if mode == "bm25" else None
     hits = search(loaded, standalone, RetrieveOptions(k=k, mode=mode, laws=tuple(laws)), query=query)
     result = read(loaded, standalone, hits)
     result.warnings.extend(loaded.warnings)

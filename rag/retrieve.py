@@ -12,7 +12,7 @@ from .definitions import is_definition_question
 from .lookup import find_article_refs
 from .records import Hit
 
-__all__ = ["RetrieveOptions", "search", "scope_of", "query_text", "Mode"]
+__all__ = ["RetrieveOptions", "search", "scope_of", "Mode"]
 
 Mode = Literal["hybrid", "dense", "bm25"]
 MAX_DEFINITIONS = 3  # defining articles pinned for one asked term (it may be defined by several laws)
@@ -39,11 +39,6 @@ def scope_of(index: Index, question: str, laws: Sequence[str] = ()) -> set[str] 
         if named:
             return named
     return None
-
-
-def query_text(index: Index, question: str) -> str:
-    """What the retrievers score: the question with the laws it names written as 本条例 / 本法."""
-    return index.names.as_self_reference(question)
 
 
 def _lookup(index: Index, question: str, scope: set[str] | None) -> list[int]:
@@ -85,14 +80,14 @@ def _minmax(values: np.ndarray) -> np.ndarray:
 
 def search(index: Index, question: str, options: RetrieveOptions = RetrieveOptions(), *, query: np.ndarray | None = None) -> list[Hit]:
     """The options.k best hits, best first: named articles, then defining articles, then by fused score.
-    `query`: the vector of query_text(index, question), when the caller has encoded it (many questions at
+    `query`: the vector of index.names.as_self_reference(question), when the caller has encoded it (many questions at
     once, say). Given in bm25 mode, it ranks nothing but gives every hit its dense score, which the abstention model reads;
     in the other modes a hit from outside the dense candidates gets its dense score the same way."""
     scope = scope_of(index, question, options.laws)
     pool = options.pool if scope is None or scope else 0
     dense: dict[int, float] = {}
     lexical: dict[int, float] = {}
-    text = query_text(index, question)
+    text = index.names.as_self_reference(question)  # what the retrievers score
     if options.mode in ("hybrid", "dense") and pool:
         if query is None:
             query = index.embedder.encode_queries([text])[0]
