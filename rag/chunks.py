@@ -9,12 +9,13 @@ from dataclasses import asdict, dataclass, replace
 from .lookup import short_title
 from .records import Article, Chunk, Law
 
-__all__ = ["ChunkSettings", "chunk_law", "chunk_laws", "document_text", "embed_text", "split_sentences"]
+__all__ = ["ChunkSettings", "chunk_law", "chunk_laws", "document_text", "DOCUMENT_HEADER", "embed_text", "split_sentences"]
 
 _SENTENCE = re.compile(r"[^。；;！？!?\n]+[。；;！？!?]?")
 
 
-CHUNK_FORMAT = 2
+CHUNK_FORMAT = 3  # 3: the document record writes its dates as 2026年1月1日
+DOCUMENT_HEADER = "文件信息"
 
 
 @dataclass(frozen=True)
@@ -42,19 +43,25 @@ def document_text(law: Law) -> str:
     """The law's own record in words, so that 'who enacted it, when' can be answered and cited."""
     # The title stays out of the text: every question about the law names it, and a record that
     # matched all of them would outrank the articles (measured on the seed dev set).
-    facts = ["文件信息"]
+    facts = [DOCUMENT_HEADER]
     if law.author:
         facts.append(f"制定机关：{law.author}")
     if law.publication_date:
-        facts.append(f"公布日期：{law.publication_date}")
+        facts.append(f"公布日期：{_chinese_date(law.publication_date)}")
     if law.effective_date:
-        facts.append(f"施行日期：{law.effective_date}")
+        facts.append(f"施行日期：{_chinese_date(law.effective_date)}")
     if law.status:
         facts.append(f"效力状态：{law.status}")
     text = "。".join(facts) + "。"
     if law.note:
         text += f"\n题注（通过与修订经过）：{law.note}"
     return text
+
+
+def _chinese_date(date: str) -> str:
+    """'2026-01-01' → '2026年1月1日', the way the law's own text writes dates; anything else unchanged."""
+    match = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", date.strip())
+    return f"{match[1]}年{int(match[2])}月{int(match[3])}日" if match else date
 
 
 def _split_paragraphs(paragraphs: list[str], max_chars: int) -> list[str]:

@@ -20,10 +20,8 @@ its answer cited. Fixed cue words (CUES) say which kind of follow-up a question 
 A question with none of these cues stands alone and is left unchanged. No model is called: a rewrite
 costs a few BM25 look-ups (and jieba's dictionary, loaded once per process).
 
-Laws are named by title only where the index holds several (there the name scopes the search). In a
-one-law index the title's words only pull retrieval toward the articles that repeat them — on the
-bundled law 《…条例》是谁制定的？ retrieves 第一条 first, 这部法规是谁制定的？ the law's record — so
-the law is called CUES.this_law there.
+A rewrite names a law by its title (《…》是谁制定的？); retrieval scores the title as the law names
+itself (本条例, LawNames.as_self_reference), so the title's words do not pull the articles that repeat them.
 """
 
 from __future__ import annotations
@@ -74,7 +72,6 @@ class Cues:
     law_refs: tuple[str, ...] = (
         "这部条例", "这个条例", "这条例", "该条例", "本条例", "这部法规", "该法规", "这部法律", "这部法", "该法", "本法",
     )
-    this_law: str = "这部法规"  # the law's name in a one-law index (question filler: it adds no terms)
     next_article: tuple[str, ...] = ("下一条", "后一条", "下条")
     previous_article: tuple[str, ...] = ("上一条", "前一条", "上条")
     # Questions about the law itself: its author, dates, revisions, validity
@@ -254,9 +251,6 @@ def _cited(previous: Answer, index: Index) -> list[Cited]:
     return cited
 
 
-def _law_name(index: Index, cited: Cited) -> str:
-    return f"《{cited.law}》" if len(index.laws) > 1 else CUES.this_law
-
 
 # --- the kinds of follow-up ---------------------------------------------------------------------
 
@@ -310,7 +304,7 @@ def _article_ref(index: Index, bare: str, cited: list[Cited], elliptical: bool) 
 
 
 def _document(index: Index, bare: str, cited: list[Cited]) -> str | None:
-    """谁制定的？ → 《law》是谁制定的？ (这部法规是谁制定的？ in a one-law index): a question about the law
+    """谁制定的？ → 《law》是谁制定的？: a question about the law
     itself when nothing but the law is its subject, or when it points back (它最早是什么时候通过的？)
     and the law's record supports it better than the cited articles do."""
     if not cited or not _DOCUMENT.search(bare) or index.names.mentions(bare):
@@ -330,7 +324,7 @@ def _document(index: Index, bare: str, cited: list[Cited]) -> str | None:
         return ""  # 这部条例是谁制定的？ already says which law in a one-law index
     if rest.startswith(CUES.copula_before) and rest.endswith("的"):
         rest = "是" + rest
-    return f"{_law_name(index, cited[0])}{rest}？"
+    return f"《{cited[0].law}》{rest}？"
 
 
 def _term_reference(index: Index, bare: str, previous: Answer) -> str | None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .abstention import Calibration, coverage, defers, load_calibration, measure_support, term_weights
-from .chunks import split_sentences
+from .chunks import DOCUMENT_HEADER, split_sentences
 from .index import Index
 from .records import Answer, Citation, Hit
 
@@ -48,6 +48,9 @@ class _Reading:
 
 def _reading(hit: Hit, weights: dict[str, float]) -> _Reading:
     sentences = split_sentences(hit.text) or [hit.text]
+    if hit.chunk.is_document:
+        # The record's header labels it for search; it is no fact to quote
+        sentences = [s for s in sentences if s.rstrip("。") != DOCUMENT_HEADER] or sentences
     return _Reading(hit, sentences, np.array([coverage(weights, s) for s in sentences]))
 
 
@@ -80,6 +83,8 @@ def _quote(reading: _Reading, whole: bool) -> tuple[str, str]:
     if second is not None and scores[second] > 0 and scores[second] >= 0.9 * scores[best]:
         marked.add(second)
     highlight = _join(reading.hit.text, sentences, sorted(marked))
+    if reading.hit.chunk.is_document and (whole or len(sentences) == 1):
+        return _join(reading.hit.text, sentences, list(range(len(sentences)))), highlight
     if whole or len(sentences) == 1:
         return reading.hit.text, highlight
     return _join(reading.hit.text, sentences, sorted(_context(sentences, marked))), highlight
@@ -123,16 +128,21 @@ def read(index: Index, question: str, hits: list[Hit], calibration: Calibration 
     for number, reading in enumerate(chosen, start=1):
         hit = reading.hit
         # A named article is quoted whole, a short one whole, a defining one by its defining item,
-        # the law's record by the facts asked for
-        short = len(hit.text) <= calibration.whole_article_chars and not hit.chunk.is_document
-        whole = "lookup" in hit.scores or (short and "definition" not in hit.scores)
+        # the law's record by the facts asked for (all of them when the question names none)
+        if hit.chunk.is_document:
+            whole = not reading.scores.any()
+        else:
+            short = len(hit.text) <= calibration.whole_article_chars
+            whole = "lookup" in hit.scores or (short and "definition" not in hit.scores)
         quote, highlight = _quote(reading, whole)
         where = f"《{hit.law}》{hit.article}" if hit.article else f"《{hit.law}》的文件信息"
         if lookup:
             parts.append(f"{where}规定：{_as_sentence(quote)}[{number}]")
         else:
             parts.append(f"{'根据' if number == 1 else '另据'}{where}，{_as_sentence(quote)}[{number}]")
-        if number == 1 and defers(quote):
+        # Only where the sentence that answers is itself the deferral: a passing 按照有关规定 elsewhere
+        # in the quote leaves nothing the question asked to other laws
+        if number == 1 and defers(highlight):
             parts.append(deferral_note(hit.law))
         citations.append(Citation.of(hit, number, quote, highlight))
     return Answer(question=question, text="\n".join(parts), citations=citations, passages=hits, abstained=False, confidence=confidence)

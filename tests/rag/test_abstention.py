@@ -122,6 +122,15 @@ def test_a_penalty_question_is_answered_from_the_deferral_clause_without_an_amou
     assert all(number in quoted for number in re.findall(r"\d+", said))
 
 
+def test_a_passing_deferral_in_a_quote_adds_no_note_when_another_sentence_answers(seed_index):
+    # 第四十一条 ends 按照有关规定加强项目全过程管理 but its interconnection sentence answers this
+    result = answer("公共机构的信息系统必须互联互通吗？")
+    assert not result.abstained
+    top = result.citations[0]
+    assert defers(top.text) and not defers(top.highlight)
+    assert deferral_note(top.law) not in result.text
+
+
 def test_a_bad_calibration_file_is_a_clear_error(tmp_path, monkeypatch):
     import rag.abstention as abstention
     from rag.errors import RagError

@@ -143,6 +143,8 @@ def test_one_chunk_per_article_plus_document_record(seed_path):
     chunks = chunk_law(law)
     assert len(chunks) == 52
     assert chunks[0].article == "" and "制定机关：贵州省人民代表大会常务委员会" in chunks[0].text
+    # The record writes dates as the law's text does, so that an answer quoting it reads 2026年1月1日
+    assert "公布日期：2025年12月3日。施行日期：2026年1月1日。" in chunks[0].text
     assert [c.article for c in chunks[1:]] == [a.label for a in law.articles]
     assert len({c.chunk_id for c in chunks}) == len(chunks)
     assert all(c.url == law.url and c.status == "有效" and c.effective_date == "2026-01-01" for c in chunks)

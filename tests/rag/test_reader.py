@@ -75,3 +75,22 @@ def test_the_second_article_rule_decides_whether_a_close_second_is_quoted(seed_i
     any_close = replace(shipped, abstention=never, one_law=None, second_article=SecondArticle(support=0.0, score=0.0))
     assert [c.article for c in read(index, question, hits, only_first).citations] == [hits[0].article]
     assert [c.article for c in read(index, question, hits, any_close).citations] == [h.article for h in hits[:3]]
+
+
+def test_the_record_is_quoted_by_the_facts_asked_for_and_whole_when_the_question_names_none(seed_index):
+    from dataclasses import replace
+
+    from rag.abstention import load_calibration
+    from rag.reader import read
+    from rag.retrieve import RetrieveOptions, search
+
+    index = get_index()
+    record = next(h for h in search(index, "这部条例是谁制定的？", RetrieveOptions(k=5)) if h.chunk.is_document)
+    shipped = load_calibration()
+    always = replace(shipped, abstention=replace(shipped.abstention, threshold=0.0), one_law=None)
+    asked = read(index, "是哪天公布的？", [record], always).citations[0]
+    assert asked.quote == "公布日期：2025年12月3日。"
+    # 改过 is none of the record's words (修订 is): all its facts, never its header line
+    unnamed = read(index, "后来有没有改过？", [record], always).citations[0]
+    assert not unnamed.quote.startswith("文件信息")
+    assert "制定机关" in unnamed.quote and "修订" in unnamed.quote
