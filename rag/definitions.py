@@ -375,8 +375,8 @@ _ASK_AFTER = (
     r"的含义|的含意|含义是|的定义|定义是|的意思|的概念|的内涵|怎么定义|如何定义|如何界定|怎么界定|"
     r"是指(?=[？?]|$)|(?<=\S)(?<!§)(?<!§应当)(?<!§应该)(?<!§该)(?<!§要)(?:应当|应该|该|要)?(?:如何|怎么|怎样)理解)"
 )
-# For a defined X only: X是什么 / X包括哪些 (条例的施行日期是什么 asks no meaning)
-_ASK_AFTER_DEFINED = r"(?:是什么(?=$|[？?。！!，,；;\s]|呢|啊|吗|东西)|是啥|包括哪些|包括什么|包含哪些|分为哪些|有哪些类型)"
+# For a defined X only: X是什么 / X（都）包括哪些 (条例的施行日期是什么 asks no meaning)
+_ASK_AFTER_DEFINED = r"(?:都|具体|主要|到底|究竟)?(?:是什么(?=$|[？?。！!，,；;\s]|呢|啊|吗|东西)|是啥|包括哪些|包括什么|包含哪些|分为哪些|有哪些类型)"
 _ENGLISH_TERM = r"(?:\"[^\"]+\"|'[^']+'|[\w-]+(?:\s+[\w-]+){0,3})"
 _NOT_A_TERM = (
     r"(?!(?:the|this|that|it|there|article|section|chapter|"
@@ -441,7 +441,7 @@ def _asked_spans(text: str) -> list[str]:
 # Characters that may stand next to a term in a question without being part of a longer word:
 # frames (什么是X, X的含义, X是指什么), fillers (条例中的X, 所称X), coordinators (X和Y)
 _BEFORE_TERM = set("是叫为谓解的中里称说讲下和与及或、“”\"'「」『』《》 ")
-_AFTER_TERM = set("是指的和与及或、“”\"'「」『』《》 呢吗啊含定意概怎如在有包分到具")
+_AFTER_TERM = set("是指的和与及或、“”\"'「」『』《》 呢吗啊含定意概怎如在有包分到具都主究")
 
 
 def _bounded(text: str, term: str) -> bool:

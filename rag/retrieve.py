@@ -57,18 +57,22 @@ def _lookup(index: Index, question: str, scope: set[str] | None) -> list[int]:
 
 
 def _defining(index: Index, question: str, scope: set[str] | None, ranked: list[int]) -> list[int]:
-    """Rows of the articles defining the term a definition question asks about (什么是X, X是指什么…),
-    best-ranked first; for a question in English (the table's terms are Chinese), the best-ranked of
-    the top DEFINITION_POOL candidates that defines something."""
-    if not is_definition_question(question):
-        return []
+    """Rows of the articles defining the term a question asks the meaning of (什么是X, X是指什么, a defined
+    X是什么 / X包括哪些… when retrieval ranks the defining article in its top DEFINITION_POOL), best-ranked
+    first; for a question in English (the table's terms are Chinese), the best-ranked of the top
+    DEFINITION_POOL candidates that defines something."""
     rank = {row: i for i, row in enumerate(ranked)}
     asked = index.definitions.asked_terms(question, scope)
+    meaning = is_definition_question(question)
     if asked:
         rows = {r for d in asked for r in index.chunk_rows(d.doc_id, d.article)}
+        if not meaning:
+            # X是什么 / X包括哪些 may ask something else of a word some law defines (网络借贷平台服务费的标准是什么？
+            # and 标准化法's 标准): the defining article must be among retrieval's own candidates
+            rows = {r for r in rows if rank.get(r, DEFINITION_POOL) < DEFINITION_POOL}
         return sorted(rows, key=lambda r: (rank.get(r, len(rank)), r))[:MAX_DEFINITIONS]
-    if any("\u3400" <= c <= "\u9fff" for c in question):
-        return []  # a Chinese question naming a term no law here defines: nothing to pin
+    if not meaning or any("\u3400" <= c <= "\u9fff" for c in question):
+        return []  # no definition question, or a Chinese one naming a term no law here defines: nothing to pin
     defining = index.definitions.articles(scope)
     return [r for r in ranked[:DEFINITION_POOL] if (index.chunks[r].doc_id, index.chunks[r].article) in defining][:1]
 
@@ -109,7 +113,8 @@ def search(index: Index, question: str, options: RetrieveOptions = RetrieveOptio
 
     pinned = _lookup(index, question, scope)
     ranked = sorted((i for i in fused if i not in pinned), key=lambda i: (-fused[i], i))
-    defining = [] if pinned else _defining(index, question, scope, ranked)
+    # A named article and the definition of a term the question asks about it (这条说的公共机构包括哪些？)
+    defining = [r for r in _defining(index, question, scope, ranked) if r not in pinned]
     order = pinned + defining + [i for i in ranked if i not in defining]
     hits: list[Hit] = []
     hit_rows: list[int] = []

@@ -29,6 +29,16 @@ def test_named_article_comes_first(question, label):
     assert hits[0].scores.get("lookup") == 1.0
 
 
+def test_a_defined_term_asked_what_it_includes_pins_its_definition():
+    hits = retrieve("公共机构都包括哪些单位？", k=3)
+    assert hits[0].article == "第五十条" and "definition" in hits[0].scores
+    # Asked of a named article, that article first and the term's definition beside it
+    hits = retrieve(f"《{LAW}》第四十一条说的公共机构都包括哪些单位？", k=3)
+    assert [h.article for h in hits[:2]] == ["第四十一条", "第五十条"]
+    assert "lookup" in hits[0].scores and "definition" in hits[1].scores
+    assert [c.article for c in answer(f"《{LAW}》第四十一条说的公共机构都包括哪些单位？").citations] == ["第四十一条", "第五十条"]
+
+
 def test_hits_are_ranked_distinct_articles_with_metadata():
     hits = retrieve("数据中心用电有什么支持政策？", k=10)
     assert [h.rank for h in hits] == list(range(1, 11))
