@@ -18,6 +18,15 @@ def test_question_filler_is_not_content():
     assert content_terms("请问条例什么时候施行？") == ["施行"]
 
 
+def test_filler_inside_a_noun_is_content():
+    # 能 and 会 are filler as words (能不能, 会不会) but not inside 人工智能, 社会, 会议
+    assert "智能" in content_terms("是不是更看重人工智能用的算力？")
+    assert {"社会", "会议"} <= set(content_terms("能不能拿出来给社会用？在哪次会议上通过？"))
+    assert "能" not in "".join(content_terms("能不能拿出来用？"))
+    # an idiom made of filler stays filler: 怎么办 adds no 怎么
+    assert content_terms("商标被侵权了怎么办？")[:4] == ["商标", "标被", "被侵", "侵权"] and "怎么" not in content_terms("商标被侵权了怎么办？")
+
+
 def test_bm25_ranks_the_matching_text_first():
     index = LexicalIndex(CORPUS)
     for query, expected in [("什么时候施行", 1), ("个人信息怎么处理", 2), ("算力网络", 3), ("绿色数据中心", 0)]:
