@@ -83,8 +83,11 @@ def _quote(reading: _Reading, whole: bool) -> tuple[str, str]:
     if second is not None and scores[second] > 0 and scores[second] >= 0.9 * scores[best]:
         marked.add(second)
     highlight = _join(reading.hit.text, sentences, sorted(marked))
-    if reading.hit.chunk.is_document and (whole or len(sentences) == 1):
-        return _join(reading.hit.text, sentences, list(range(len(sentences)))), highlight
+    if reading.hit.chunk.is_document:
+        # The record's facts are one line each: every fact the question names is quoted
+        # (修订后…什么时候施行: the revision and the effective date), all of them when it names none
+        asked = [i for i in range(len(sentences)) if scores[i] > 0]
+        return _join(reading.hit.text, sentences, list(range(len(sentences))) if whole or not asked else asked), highlight
     if whole or len(sentences) == 1:
         return reading.hit.text, highlight
     return _join(reading.hit.text, sentences, sorted(_context(sentences, marked))), highlight

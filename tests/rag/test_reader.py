@@ -90,6 +90,9 @@ def test_the_record_is_quoted_by_the_facts_asked_for_and_whole_when_the_question
     always = replace(shipped, abstention=replace(shipped.abstention, threshold=0.0), one_law=None)
     asked = read(index, "是哪天公布的？", [record], always).citations[0]
     assert asked.quote == "公布日期：2025年12月3日。"
+    # Two facts named, both quoted; the highlight is the better covered one
+    both = read(index, "修订后的条例从什么时候开始施行？", [record], always).citations[0]
+    assert "施行日期：2026年1月1日" in both.quote and "修订" in both.quote and not both.quote.startswith("文件信息")
     # 改过 is none of the record's words (修订 is): all its facts, never its header line
     unnamed = read(index, "后来有没有改过？", [record], always).citations[0]
     assert not unnamed.quote.startswith("文件信息")
