@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
@@ -273,15 +274,17 @@ def _abstention_section() -> list[str]:
     ]
 
 
-def _register_cjk_fonts() -> None:
+def _register_cjk_fonts() -> bool:
     """Add the system's CJK fonts to matplotlib when its font cache predates them (a cache written before
-    `make browser-deps` installed fonts-noto-cjk): the labels were drawn as empty boxes."""
+    `make browser-deps` installed fonts-noto-cjk): the labels were drawn as empty boxes. False when the
+    system has none."""
     from matplotlib import font_manager
 
     if not {f.name for f in font_manager.fontManager.ttflist} & set(_CJK_FONTS):
         for path in font_manager.findSystemFonts():
             if "CJK" in Path(path).name:
                 font_manager.fontManager.addfont(path)
+    return bool({f.name for f in font_manager.fontManager.ttflist} & set(_CJK_FONTS))
 
 
 def plot_png(report: Report) -> bytes:
@@ -289,8 +292,11 @@ def plot_png(report: Report) -> bytes:
     import matplotlib
     from matplotlib.figure import Figure
 
-    _register_cjk_fonts()
-    with matplotlib.rc_context({"font.family": "sans-serif", "font.sans-serif": [*_CJK_FONTS, "DejaVu Sans"]}):
+    if not _register_cjk_fonts():
+        warnings.warn("没有找到中文字体，图中的中文会显示为方框；安装 fonts-noto-cjk（`make browser-deps`）后重新评测", stacklevel=2)
+    with matplotlib.rc_context({"font.family": "sans-serif", "font.sans-serif": [*_CJK_FONTS, "DejaVu Sans"]}), warnings.catch_warnings():
+        # one warning above instead of one per missing glyph
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
         figure = Figure(figsize=(12, 4.8), layout="constrained")
         curves, bars = figure.subplots(1, 2, width_ratios=[1, 1.4])
         for config, marker in zip(report.configs, itertools.cycle("os^Dv")):
