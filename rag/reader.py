@@ -130,12 +130,13 @@ def read(index: Index, question: str, hits: list[Hit], calibration: Calibration 
     citations: list[Citation] = []
     for number, reading in enumerate(chosen, start=1):
         hit = reading.hit
-        # A named article is quoted whole, a short one whole, a defining one by its defining item,
-        # the law's record by the facts asked for (all of them when the question names none)
+        # A named article is quoted whole, a short one whole (the law's record too), a defining one by
+        # its defining item, a long record by the facts asked for (all of them when the question names none)
+        # (the record's length without its header, which is never quoted)
+        short = len("".join(reading.sentences) if hit.chunk.is_document else hit.text) <= calibration.whole_article_chars
         if hit.chunk.is_document:
-            whole = not reading.scores.any()
+            whole = short or not reading.scores.any()
         else:
-            short = len(hit.text) <= calibration.whole_article_chars
             whole = "lookup" in hit.scores or (short and "definition" not in hit.scores)
         quote, highlight = _quote(reading, whole)
         where = f"《{hit.law}》{hit.article}" if hit.article else f"《{hit.law}》的文件信息"

@@ -77,7 +77,7 @@ def test_the_second_article_rule_decides_whether_a_close_second_is_quoted(seed_i
     assert [c.article for c in read(index, question, hits, any_close).citations] == [h.article for h in hits[:3]]
 
 
-def test_the_record_is_quoted_by_the_facts_asked_for_and_whole_when_the_question_names_none(seed_index):
+def test_a_short_record_is_quoted_whole_and_a_long_one_by_the_facts_asked_for(seed_index):
     from dataclasses import replace
 
     from rag.abstention import load_calibration
@@ -88,12 +88,20 @@ def test_the_record_is_quoted_by_the_facts_asked_for_and_whole_when_the_question
     record = next(h for h in search(index, "这部条例是谁制定的？", RetrieveOptions(k=5)) if h.chunk.is_document)
     shipped = load_calibration()
     always = replace(shipped, abstention=replace(shipped.abstention, threshold=0.0), one_law=None)
-    asked = read(index, "是哪天公布的？", [record], always).citations[0]
+    # The seed's record is shorter than the whole-article cut-off: quoted whole like a short article
+    # (是谁通过的？ needs 制定机关 and the 题注 both), the fact asked for highlighted, never the header
+    assert len(record.text) - len("文件信息。") <= shipped.whole_article_chars
+    passed = read(index, "是谁通过的？", [record], always).citations[0]
+    assert "制定机关：贵州省人民代表大会常务委员会" in passed.quote and "会议通过" in passed.quote
+    assert not passed.quote.startswith("文件信息") and passed.highlight != passed.quote
+    # A record past the cut-off (a law revised many times) is quoted by the facts the question names
+    by_facts = replace(always, whole_article_chars=0)
+    asked = read(index, "是哪天公布的？", [record], by_facts).citations[0]
     assert asked.quote == "公布日期：2025年12月3日。"
-    # Two facts named, both quoted; the highlight is the better covered one
-    both = read(index, "修订后的条例从什么时候开始施行？", [record], always).citations[0]
+    # Two facts named, both quoted
+    both = read(index, "修订后的条例从什么时候开始施行？", [record], by_facts).citations[0]
     assert "施行日期：2026年1月1日" in both.quote and "修订" in both.quote and not both.quote.startswith("文件信息")
     # 改过 is none of the record's words (修订 is): all its facts, never its header line
-    unnamed = read(index, "后来有没有改过？", [record], always).citations[0]
+    unnamed = read(index, "后来有没有改过？", [record], by_facts).citations[0]
     assert not unnamed.quote.startswith("文件信息")
     assert "制定机关" in unnamed.quote and "修订" in unnamed.quote
