@@ -280,11 +280,14 @@ def _register_cjk_fonts() -> bool:
     system has none."""
     from matplotlib import font_manager
 
-    if not {f.name for f in font_manager.fontManager.ttflist} & set(_CJK_FONTS):
+    def known() -> bool:
+        return bool({f.name for f in font_manager.fontManager.ttflist} & set(_CJK_FONTS))
+
+    if not known():
         for path in font_manager.findSystemFonts():
             if "CJK" in Path(path).name:
                 font_manager.fontManager.addfont(path)
-    return bool({f.name for f in font_manager.fontManager.ttflist} & set(_CJK_FONTS))
+    return known()
 
 
 def plot_png(report: Report) -> bytes:

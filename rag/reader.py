@@ -130,9 +130,8 @@ def read(index: Index, question: str, hits: list[Hit], calibration: Calibration 
     citations: list[Citation] = []
     for number, reading in enumerate(chosen, start=1):
         hit = reading.hit
-        # A named article is quoted whole, a short one whole (the law's record too), a defining one by
-        # its defining item, a long record by the facts asked for (all of them when the question names none)
-        # (the record's length without its header, which is never quoted)
+        # A named article is quoted whole, a short one whole (the law's record too, measured without its
+        # header), a defining one by its defining item, a long record by the facts asked for
         short = len("".join(reading.sentences) if hit.chunk.is_document else hit.text) <= calibration.whole_article_chars
         if hit.chunk.is_document:
             whole = short or not reading.scores.any()
