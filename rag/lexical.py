@@ -6,12 +6,15 @@ import logging
 import re
 import threading
 import unicodedata
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Sequence
 
 import bm25s
 import numpy as np
+
+from . import jieba_trie
 
 __all__ = ["Tokenizer", "tokenize", "content_terms", "content_words", "strip_filler", "LexicalIndex", "load_jieba_in_background"]
 
@@ -31,17 +34,22 @@ _jieba_loader: threading.Thread | None = None
 
 
 def load_jieba_in_background() -> None:
-    """Load jieba's dictionary and part-of-speech model (the answer layer's words; about a second) in a
-    thread, so that it overlaps with loading the index and the encoder instead of delaying the first
-    question. jieba's own lock makes a question that comes first wait for it."""
+    """Load jieba's dictionary (mapped from its trie, see jieba_trie) and part-of-speech model (the answer
+    layer's words) in a thread, so that it overlaps with loading the index and the encoder instead of
+    delaying the first question. jieba's own lock makes a question that comes first wait for it."""
     global _jieba_loader
     if _jieba_loader is None:
 
         def load() -> None:
             import jieba
-            import jieba.posseg  # noqa: F401  (its tables load at import)
 
             jieba.setLogLevel(logging.WARNING)
+            try:
+                jieba_trie.install()
+            except (OSError, ValueError) as error:  # no writable cache: jieba's own loading, 2 s slower
+                warnings.warn(f"jieba 词典索引不可用，改用 jieba 自带的加载：{error}", RuntimeWarning, stacklevel=1)
+            import jieba.posseg  # noqa: F401  (its tables load at import)
+
             jieba.initialize()
 
         _jieba_loader = threading.Thread(target=load, name="jieba-loader", daemon=True)
