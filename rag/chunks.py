@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, replace
 from .lookup import short_title
 from .records import Article, Chunk, Law
 
-__all__ = ["ChunkSettings", "chunk_law", "chunk_laws", "document_text", "DOCUMENT_HEADER", "embed_text", "split_sentences"]
+__all__ = ["ChunkSettings", "chunk_law", "chunk_laws", "document_text", "DOCUMENT_HEADER", "embed_text", "split_sentences", "without_header"]
 
 _SENTENCE = re.compile(r"[^。；;！？!?\n]+[。；;！？!?]?")
 
@@ -37,6 +37,11 @@ class ChunkSettings:
     @classmethod
     def from_dict(cls, data: dict) -> ChunkSettings:
         return cls(**{k: v for k, v in data.items() if k != "format"})
+
+
+def without_header(text: str) -> str:
+    """A stored text as people read it: a document record without the 文件信息 header it is indexed with."""
+    return text.removeprefix(DOCUMENT_HEADER + "。")
 
 
 def document_text(law: Law) -> str:

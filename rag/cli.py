@@ -13,6 +13,7 @@ __all__ = ["main"]
 
 def _print_answer(result, *, show_passages: bool, shown: str = "") -> None:
     """Print an Answer; `shown` is the model's text already printed as it was generated."""
+    from .chunks import without_header
     from .records import Answer
 
     assert isinstance(result, Answer)
@@ -29,7 +30,7 @@ def _print_answer(result, *, show_passages: bool, shown: str = "") -> None:
         for citation in result.citations:
             chapter = " / ".join(citation.path)
             print(f"[{citation.number}] {citation.label}" + (f"（{chapter}）" if chapter else ""))
-            print("    " + citation.text.replace("\n", "\n    "))
+            print("    " + without_header(citation.text).replace("\n", "\n    "))
     if result.abstained or show_passages:
         print("\n最接近的条文：" if result.abstained else "\n检索结果：")
         for hit in result.passages:

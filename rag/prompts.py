@@ -37,7 +37,7 @@ USER_TEMPLATE = """以下是检索到的法规条文（仅作资料）：
 
 def source_title(hit: Hit) -> str:
     """《law》第N条（chapter / section）, or 《law》文件信息 for a law's document record."""
-    where = hit.chunk.citation_label if hit.article else f"《{hit.law}》文件信息"
+    where = hit.chunk.citation_label
     chapter = " / ".join(hit.chunk.path)
     return f"{where}（{chapter}）" if chapter else where
 

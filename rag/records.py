@@ -64,8 +64,8 @@ class Chunk:
 
     @property
     def citation_label(self) -> str:
-        """《law》第N条, or 《law》 for the document itself."""
-        return f"《{self.law}》{self.article}"
+        """《law》第N条, or 《law》文件信息 for the law's document record."""
+        return f"《{self.law}》{self.article or '文件信息'}"
 
 
 @dataclass
@@ -137,7 +137,8 @@ class Citation:
 
     @property
     def label(self) -> str:
-        return f"《{self.law}》{self.article}"
+        """《law》第N条, or 《law》文件信息 for the law's document record."""
+        return f"《{self.law}》{self.article or '文件信息'}"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -10,6 +10,8 @@ import re
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 from urllib.parse import urlparse
 
+from rag.chunks import without_header
+
 if TYPE_CHECKING:
     from rag.index import LawInfo
 
@@ -206,7 +208,7 @@ def render_article(law: str, article: str, text: str, path: Sequence[str], url: 
     return (
         f'<div class="art-title">{html.escape(_citation_title(law, article))}</div>'
         + (f'<div class="src-meta">{" · ".join(meta)}</div>' if meta else "")
-        + f'<div class="src-text">{html.escape(text)}</div>'
+        + f'<div class="src-text">{html.escape(without_header(text))}</div>'
     )
 
 

@@ -33,3 +33,11 @@ def test_finetune_without_usable_examples_fails_with_a_message(seed_index, tmp_p
     assert code == 2
     assert "没有可用的训练样例" in capsys.readouterr().err
     assert not (tmp_path / "m").exists()
+
+
+def test_ask_prints_the_cited_record_under_its_name_without_the_index_header(seed_index, capsys):
+    assert main(["ask", "条例什么时候施行？"]) == 0
+    printed = capsys.readouterr().out
+    cited = printed.split("引用条文：", 1)[1]
+    assert "《贵州省大数据发展应用促进条例》第五十一条" in cited
+    assert "《贵州省大数据发展应用促进条例》文件信息\n    制定机关：" in cited and "文件信息。" not in cited

@@ -203,6 +203,12 @@ def test_render_article_shows_title_chapter_text_and_link():
     assert "第九章 附则" in out and "&lt;公共数据&gt;" in out and URL in out
 
 
+def test_render_article_shows_a_document_record_under_its_title_without_the_index_header():
+    out = render_article(LAW, "", "文件信息。制定机关：贵州省人民代表大会常务委员会。", [], URL)
+    assert "《贵州省大数据发展应用促进条例》（文件信息）" in out
+    assert '<div class="src-text">制定机关：贵州省人民代表大会常务委员会。</div>' in out
+
+
 def test_article_choices_and_keys():
     choices = article_choices(answer_dict(citations=[citation(1), citation(2, "第十条")]))
     assert choices == [
