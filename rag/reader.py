@@ -144,8 +144,10 @@ def read(index: Index, question: str, hits: list[Hit], calibration: Calibration 
         else:
             parts.append(f"{'根据' if number == 1 else '另据'}{where}，{_as_sentence(quote)}[{number}]")
         # Only where the sentence that answers is itself the deferral: a passing 按照有关规定 elsewhere
-        # in the quote leaves nothing the question asked to other laws
-        if number == 1 and defers(highlight):
+        # in the quote leaves nothing the question asked to other laws. A question naming no content
+        # (第十五条讲了什么？) is answered by the whole article: the note only where all of it defers
+        answering = [highlight] if reading.scores.any() else reading.sentences
+        if number == 1 and all(defers(s) for s in answering):
             parts.append(deferral_note(hit.law))
         citations.append(Citation.of(hit, number, quote, highlight))
     return Answer(question=question, text="\n".join(parts), citations=citations, passages=hits, abstained=False, confidence=confidence)

@@ -131,6 +131,23 @@ def test_a_passing_deferral_in_a_quote_adds_no_note_when_another_sentence_answer
     assert deferral_note(top.law) not in result.text
 
 
+@pytest.mark.parametrize(
+    ("question", "article", "noted"),
+    [
+        # 第十五条's first sentence is 按照国家有关规定动态编制…, its second defers nothing: asked what the
+        # article says, nothing asked is left to other laws
+        ("第十五条讲了什么？", "第十五条", False),
+        # 第四十九条 is a deferral through and through
+        ("第四十九条讲了什么？", "第四十九条", True),
+        ("第四十九条怎么罚？", "第四十九条", True),
+    ],
+)
+def test_a_named_article_gets_the_deferral_note_only_where_what_answers_defers(seed_index, question, article, noted):
+    result = answer(question)
+    assert result.citations[0].article == article and defers(result.citations[0].text)
+    assert (deferral_note(result.citations[0].law) in result.text) == noted
+
+
 def test_a_bad_calibration_file_is_a_clear_error(tmp_path, monkeypatch):
     import rag.abstention as abstention
     from rag.errors import RagError
