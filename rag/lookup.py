@@ -7,6 +7,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Iterable
 
+import marisa_trie
+
 from .numerals import CN_NUMBER, cn_to_int, make_label
 
 __all__ = ["ArticleRef", "LawNames", "find_article_refs", "short_title"]
@@ -64,12 +66,9 @@ class LawNames:
         for doc_id, title in titles:
             for alias in self._aliases_of(title):
                 self._aliases.setdefault(alias, set()).add(doc_id)
-        # Longest names first so that 数据安全法 is not read as a mention of a shorter name inside it
-        self._pattern = (
-            re.compile("|".join(re.escape(a) for a in sorted(self._aliases, key=len, reverse=True)))
-            if self._aliases
-            else None
-        )
+        # A trie of the names, read for the longest one at each position (数据安全法, not a shorter name
+        # inside it): built in milliseconds where one regex of the library's 4,000 names took 0.4 s to compile
+        self._names = marisa_trie.Trie(self._aliases)
 
     @staticmethod
     def _aliases_of(title: str) -> set[str]:
@@ -80,11 +79,16 @@ class LawNames:
         return names
 
     def mentions(self, question: str) -> list[tuple[set[str], int, int]]:
-        """Each law name in the question as (doc ids, start, end), left to right."""
-        if self._pattern is None:
-            return []
+        """Each law name in the question as (doc ids, start, end), left to right, none overlapping."""
         text = unicodedata.normalize("NFKC", question)
-        return [(self._aliases[m.group(0)], m.start(), m.end()) for m in self._pattern.finditer(text)]
+        found: list[tuple[set[str], int, int]] = []
+        start = 0
+        while start < len(text):
+            name = max(self._names.prefixes(text[start:]), key=len, default="")
+            if name:
+                found.append((self._aliases[name], start, start + len(name)))
+            start += len(name) or 1
+        return found
 
     def as_self_reference(self, question: str) -> str:
         """The question with each law name written as the law names itself (本条例, 本法). The name already
