@@ -170,7 +170,7 @@ def _card(*, number: str, law: str, article: str, doc_id: str, text: str, quote:
         f'<button type="button" class="src-open" data-doc="{html.escape(doc_id)}" data-article="{html.escape(article)}"'
         f' title="在条文浏览中打开，可翻看上下条">{html.escape(_citation_title(law, article))}</button></div>'
         f'<div class="src-meta">{" · ".join(meta)}</div>'
-        f'<div class="src-text">{highlight(text, quote)}</div>'
+        f'<div class="src-text">{highlight(without_header(text), quote)}</div>'
         "</article>"
     )
 

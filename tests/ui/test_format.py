@@ -203,6 +203,13 @@ def test_render_article_shows_title_chapter_text_and_link():
     assert "第九章 附则" in out and "&lt;公共数据&gt;" in out and URL in out
 
 
+def test_a_cited_document_record_is_shown_without_the_index_header_with_its_fact_highlighted():
+    record = citation(article="", text="文件信息。制定机关：贵州省人民代表大会常务委员会。施行日期：2026年1月1日。", quote="施行日期：2026年1月1日。")
+    out = render_sources(answer_dict(citations=[record]))
+    assert "《贵州省大数据发展应用促进条例》（文件信息）" in out and "文件信息。" not in out
+    assert "<mark>施行日期：2026年1月1日。</mark>" in out
+
+
 def test_render_article_shows_a_document_record_under_its_title_without_the_index_header():
     out = render_article(LAW, "", "文件信息。制定机关：贵州省人民代表大会常务委员会。", [], URL)
     assert "《贵州省大数据发展应用促进条例》（文件信息）" in out
