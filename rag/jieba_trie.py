@@ -26,6 +26,19 @@ _RECORD = "<IB"  # frequency, tag number (_NO_TAG: a prefix of a word, not a wor
 _NO_TAG = 255
 
 
+_MISSING = object()
+
+
+def _records(trie, key: str, default=_MISSING):
+    """The trie's records of key; a key it cannot hold (a lone surrogate is no UTF-8) is absent like any other."""
+    try:
+        return trie[key]
+    except (KeyError, UnicodeEncodeError):
+        if default is _MISSING:
+            raise KeyError(key) from None
+        return default
+
+
 class _Frequencies(Mapping[str, int]):
     """jieba's FREQ: each word's frequency, 0 for a prefix of a word that is not one itself."""
 
@@ -33,14 +46,14 @@ class _Frequencies(Mapping[str, int]):
         self._trie = trie
 
     def __getitem__(self, key: str) -> int:
-        return self._trie[key][0][0]
+        return _records(self._trie, key)[0][0]
 
     def get(self, key: str, default=None):
-        records = self._trie.get(key)
+        records = _records(self._trie, key, None)
         return default if records is None else records[0][0]
 
     def __contains__(self, key: object) -> bool:
-        return key in self._trie
+        return isinstance(key, str) and _records(self._trie, key, None) is not None
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._trie.keys())
@@ -56,13 +69,13 @@ class _Tags(Mapping[str, str]):
         self._trie, self._names = trie, names
 
     def __getitem__(self, key: str) -> str:
-        tag = self._trie[key][0][1]
+        tag = _records(self._trie, key)[0][1]
         if tag == _NO_TAG:
             raise KeyError(key)
         return self._names[tag]
 
     def get(self, key: str, default=None):
-        records = self._trie.get(key)
+        records = _records(self._trie, key, None)
         return default if records is None or records[0][1] == _NO_TAG else self._names[records[0][1]]
 
     def __iter__(self) -> Iterator[str]:

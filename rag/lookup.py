@@ -16,6 +16,7 @@ __all__ = ["ArticleRef", "LawNames", "find_article_refs", "short_title"]
 _PREFIXES = ("中华人民共和国",)
 # A local regulation also goes by its name without the region: 大数据发展应用促进条例 for 贵州省大数据发展应用促进条例
 _REGION = re.compile(r"^[\u4e00-\u9fff]{2,7}?(?:省|自治区|市)(?=[\u4e00-\u9fff]{4,})")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 # What a law calls itself (本条例, 本法): the words a question's law name is replaced by for scoring
 _SELF_NAMES = ("条例", "规定", "办法", "细则", "决定", "规则", "法典")
 # 第十五条 / 第 15 条 / 15条 / 三十二条 / Article 15; a one-character numeral before 条 (一条规定) is not one.
@@ -80,7 +81,8 @@ class LawNames:
 
     def mentions(self, question: str) -> list[tuple[set[str], int, int]]:
         """Each law name in the question as (doc ids, start, end), left to right, none overlapping."""
-        text = unicodedata.normalize("NFKC", question)
+        # The trie reads UTF-8: a lone surrogate (no name holds one) becomes U+FFFD, keeping positions
+        text = _SURROGATE.sub("\ufffd", unicodedata.normalize("NFKC", question))
         found: list[tuple[set[str], int, int]] = []
         start = 0
         while start < len(text):

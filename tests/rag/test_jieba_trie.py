@@ -27,6 +27,10 @@ def test_a_four_word_dictionary_gives_jiebas_own_tables(tmp_path):
     assert total == reference_total == 55
     assert dict(tags) == {"数据": "n", "数据中心": "n", "数": "m", "处理": "v"}
     assert tags.get("数据中", "x") == "x" and frequencies.get("心") is None and "心" not in frequencies
+    # A lone surrogate cannot be UTF-8 for the trie: absent, as from jieba's dict
+    assert "\ud800" not in frequencies and frequencies.get("\ud800") is None and tags.get("\ud800", "x") == "x"
+    with pytest.raises(KeyError):
+        frequencies["\ud800"]
 
 
 def test_a_later_line_wins_and_the_total_counts_both(tmp_path):
