@@ -131,10 +131,11 @@ def read(index: Index, question: str, hits: list[Hit], calibration: Calibration 
     for number, reading in enumerate(chosen, start=1):
         hit = reading.hit
         # A named article is quoted whole, a short one whole (the law's record too, measured without its
-        # header), a defining one by its defining item, a long record by the facts asked for
+        # header, when it is what answers), a defining one by its defining item; a long record, or one
+        # cited beside the article that answers (施行日期 beside 第五十一条), by the facts asked for
         short = len("".join(reading.sentences) if hit.chunk.is_document else hit.text) <= calibration.whole_article_chars
         if hit.chunk.is_document:
-            whole = short or not reading.scores.any()
+            whole = (short and number == 1) or not reading.scores.any()
         else:
             whole = "lookup" in hit.scores or (short and "definition" not in hit.scores)
         quote, highlight = _quote(reading, whole)

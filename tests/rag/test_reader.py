@@ -77,7 +77,7 @@ def test_the_second_article_rule_decides_whether_a_close_second_is_quoted(seed_i
     assert [c.article for c in read(index, question, hits, any_close).citations] == [h.article for h in hits[:3]]
 
 
-def test_a_short_record_is_quoted_whole_and_a_long_one_by_the_facts_asked_for(seed_index):
+def test_a_record_that_answers_is_quoted_whole_when_short_and_by_the_facts_asked_for_when_long_or_beside_an_article(seed_index):
     from dataclasses import replace
 
     from rag.abstention import load_calibration
@@ -105,3 +105,8 @@ def test_a_short_record_is_quoted_whole_and_a_long_one_by_the_facts_asked_for(se
     unnamed = read(index, "后来有没有改过？", [record], by_facts).citations[0]
     assert not unnamed.quote.startswith("文件信息")
     assert "制定机关" in unnamed.quote and "修订" in unnamed.quote
+    # Cited beside the article that answers, a short record too is quoted by the facts asked for
+    article = next(h for h in search(index, "条例什么时候施行？", RetrieveOptions(k=5)) if h.article == "第五十一条")
+    quote_both = replace(always, second_article=replace(always.second_article, support=0.0, score=0.0))
+    beside = read(index, "条例什么时候施行？", [article, record], quote_both).citations
+    assert [c.article for c in beside] == ["第五十一条", ""] and beside[1].quote == "施行日期：2026年1月1日。"
