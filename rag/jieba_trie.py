@@ -24,8 +24,6 @@ _TRIE_FILE = "dict.marisa"
 _META_FILE = "meta.json"  # total frequency and tag names; written before the trie, whose presence marks completion
 _RECORD = "<IB"  # frequency, tag number (_NO_TAG: a prefix of a word, not a word)
 _NO_TAG = 255
-
-
 _MISSING = object()
 
 
@@ -123,11 +121,20 @@ def _build(dictionary: Path, folder: Path) -> None:
             raise
 
 
+def _load(folder: Path) -> tuple[_Frequencies, _Tags, int]:
+    """A built folder's tables (mapped, not read) and total frequency."""
+    import marisa_trie
+
+    meta = json.loads((folder / _META_FILE).read_text(encoding="utf-8"))
+    trie = marisa_trie.RecordTrie(_RECORD)
+    trie.mmap(str(folder / _TRIE_FILE))
+    return _Frequencies(trie), _Tags(trie, meta["tags"]), meta["total"]
+
+
 def install() -> None:
     """Point jieba's default tokenizer and posseg at the trie (built on first use); a no-op once done.
     Must run before anything imports jieba.posseg or segments text."""
     import jieba
-    import marisa_trie
 
     if isinstance(jieba.dt.FREQ, _Frequencies):
         return
@@ -138,15 +145,13 @@ def install() -> None:
     folder = cache_dir() / "jieba" / f"{jieba.__version__}-{stat.st_size}-{stat.st_mtime_ns}"
     if not (folder / _TRIE_FILE).is_file():
         _build(dictionary, folder)
-    meta = json.loads((folder / _META_FILE).read_text(encoding="utf-8"))
-    trie = marisa_trie.RecordTrie(_RECORD)
-    trie.mmap(str(folder / _TRIE_FILE))
+    frequencies, tags, total = _load(folder)
     with jieba.dt.lock:
-        jieba.dt.FREQ, jieba.dt.total, jieba.dt.initialized = _Frequencies(trie), meta["total"], True
+        jieba.dt.FREQ, jieba.dt.total, jieba.dt.initialized = frequencies, total, True
         # posseg reads its tags from the tokenizer's dict file at import: give it an empty one, then the trie
         jieba.dt.dictionary, default = os.devnull, jieba.dt.dictionary
         try:
             import jieba.posseg
         finally:
             jieba.dt.dictionary = default
-        jieba.posseg.dt.word_tag_tab = _Tags(trie, meta["tags"])
+        jieba.posseg.dt.word_tag_tab = tags

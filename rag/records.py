@@ -64,8 +64,12 @@ class Chunk:
 
     @property
     def citation_label(self) -> str:
-        """《law》第N条, or 《law》文件信息 for the law's document record."""
-        return f"《{self.law}》{self.article or '文件信息'}"
+        return citation_label(self.law, self.article)
+
+
+def citation_label(law: str, article: str) -> str:
+    """《law》第N条, or 《law》文件信息 for the law's document record (article "")."""
+    return f"《{law}》{article or '文件信息'}"
 
 
 @dataclass
@@ -137,8 +141,7 @@ class Citation:
 
     @property
     def label(self) -> str:
-        """《law》第N条, or 《law》文件信息 for the law's document record."""
-        return f"《{self.law}》{self.article or '文件信息'}"
+        return citation_label(self.law, self.article)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

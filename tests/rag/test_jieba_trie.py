@@ -1,8 +1,5 @@
-import json
-
 import jieba
 import jieba.posseg
-import marisa_trie
 import pytest
 
 from rag import jieba_trie
@@ -13,10 +10,7 @@ def _trie_tables(tmp_path, lines: list[str]):
     dictionary = tmp_path / "dict.txt"
     dictionary.write_text("\n".join(lines) + "\n", encoding="utf-8")
     jieba_trie._build(dictionary, tmp_path / "trie")
-    meta = json.loads((tmp_path / "trie" / jieba_trie._META_FILE).read_text(encoding="utf-8"))
-    trie = marisa_trie.RecordTrie(jieba_trie._RECORD)
-    trie.mmap(str(tmp_path / "trie" / jieba_trie._TRIE_FILE))
-    return dictionary, jieba_trie._Frequencies(trie), jieba_trie._Tags(trie, meta["tags"]), meta["total"]
+    return (dictionary, *jieba_trie._load(tmp_path / "trie"))
 
 
 def test_a_four_word_dictionary_gives_jiebas_own_tables(tmp_path):
