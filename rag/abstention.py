@@ -71,7 +71,7 @@ class Support:
     sentence: float = 0.0  # dense cosine of its best sentence (of the article itself when it has one sentence)
     margin: float = 0.0  # dense cosine of the top article minus that of the second
     bm25: float = 0.0  # BM25 score of the top article over the largest score the question's terms could reach
-    lookup: float = 0.0  # the question named the article (or asked what a term it defines means)
+    lookup: float = 0.0  # the question named the article, asked for it by what it is (立法目的), or asked what a term it defines means
     document: float = 0.0  # the top hit is the law's own record (author, dates, revisions)
     english: float = 0.0  # the question has no Chinese content terms (lexical features then say nothing)
     terms: float = 0.0  # log(1 + number of content terms of the question)

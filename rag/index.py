@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -42,6 +43,7 @@ from .definitions import DefinitionTable
 from .laws import ParseError, law_files, load_laws
 from .lexical import LexicalIndex, Tokenizer, load_jieba_in_background
 from .lookup import LawNames
+from .provisions import ProvisionTable
 from .records import Chunk, Law
 from .sentences import SentenceVectors, sentence_texts
 from .store import Store, StoreSpec, VersionRows, open_store, write_store
@@ -91,6 +93,11 @@ class Index:
     def chunking(self) -> ChunkSettings:
         """The settings the index was built with (law_title decided)."""
         return ChunkSettings.from_dict(self.manifest["chunking"])
+
+    @functools.cached_property
+    def provisions(self) -> ProvisionTable:
+        """Each law's purpose, scope and commencement articles (found in the chunks at first use: 0.07 s for the library)."""
+        return ProvisionTable(self.chunks)
 
     def chunk_rows(self, doc_id: str, label: str) -> list[int]:
         """Rows of an article (several when it was split), or of a law's document record for label ''."""

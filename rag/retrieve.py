@@ -8,8 +8,11 @@ from typing import Literal, Sequence
 import numpy as np
 
 from .index import Index
+from .conversation import CUES
 from .definitions import is_definition_question
+from .lexical import content_words
 from .lookup import find_article_refs
+from .provisions import asked_provision
 from .records import Hit
 
 __all__ = ["RetrieveOptions", "search", "scope_of", "Mode"]
@@ -53,6 +56,29 @@ def _lookup(index: Index, question: str, scope: set[str] | None) -> list[int]:
             continue  # an article number without a law is ambiguous in a library
         for doc_id in sorted(doc_ids):
             rows.extend(r for r in index.chunk_rows(doc_id, ref.label) if r not in rows)
+    return rows
+
+
+def _provisions(index: Index, question: str, scope: set[str] | None) -> list[int]:
+    """Rows of the provision a question asks for by what it is (立法目的 → the purpose article, 适用范围 → the
+    scope article) of the law in scope: the one law of the index, or the laws the question names. Only when
+    the rest of the question is about that provision: each of its other content words is in it or in the
+    law's title (条例适用于哪些活动？ yes; 数据交易适用于哪些规定？ asks about 数据交易), and nothing else about the
+    law is asked."""
+    asked = asked_provision(question)
+    if asked is None:
+        return []
+    kind, rest = asked
+    if any(cue in rest for cue in CUES.document):
+        return []  # it also asks what the law's record holds (还有效吗, 什么时候通过): the record answers
+    doc_ids = scope if scope is not None else {law.doc_id for law in index.laws} if len(index.laws) == 1 else set()
+    words = content_words(index.names.as_self_reference(rest))
+    rows: list[int] = []
+    for provision in index.provisions.find(kind, sorted(doc_ids)):
+        found = index.chunk_rows(provision.doc_id, provision.article)
+        text = "".join(index.chunks[r].text for r in found) + index.chunks[found[0]].law if found else ""
+        if all(word in text for word in words):
+            rows.extend(found)
     return rows
 
 
@@ -112,6 +138,7 @@ def search(index: Index, question: str, options: RetrieveOptions = RetrieveOptio
         fused = dict(zip(candidates, combined.tolist()))
 
     pinned = _lookup(index, question, scope)
+    pinned += [r for r in _provisions(index, question, scope) if r not in pinned]
     ranked = sorted((i for i in fused if i not in pinned), key=lambda i: (-fused[i], i))
     # A named article and the definition of a term the question asks about it (这条说的公共机构包括哪些？)
     defining = [r for r in _defining(index, question, scope, ranked) if r not in pinned]

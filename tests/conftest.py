@@ -1,4 +1,7 @@
+import functools
+import re
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -17,6 +20,34 @@ def library_path() -> Path:
     if not LIBRARY.is_dir():
         pytest.skip("../shared/laws is not available")
     return LIBRARY
+
+
+@functools.lru_cache(maxsize=None)
+def _library_titles(library: Path) -> dict[str, Path]:
+    """title in the front matter → file, for the library's markdown files."""
+    found: dict[str, Path] = {}
+    for path in sorted(library.rglob("*.md")):
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            head = handle.read(800)
+        match = re.search(r"^title: (.+)$", head, re.MULTILINE)
+        if match:
+            found.setdefault(match.group(1).strip(), path)
+    return found
+
+
+@pytest.fixture(scope="session")
+def library_law(library_path) -> Callable:
+    """title → the parsed law of the library (the test is skipped when the library lacks it)."""
+    from rag.laws import parse_law
+
+    @functools.lru_cache(maxsize=None)
+    def law(title: str):
+        path = _library_titles(library_path).get(title)
+        if path is None:
+            pytest.skip(f"{title} is not in the library")
+        return parse_law(path)
+
+    return law
 
 
 @pytest.fixture(scope="session", autouse=True)

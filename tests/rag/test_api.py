@@ -67,9 +67,9 @@ def test_bm25_mode_answers_and_its_hits_carry_the_dense_score_abstention_reads()
 
 
 def test_answer_quotes_the_article_with_a_numbered_citation():
-    result = answer("条例什么时候施行？")
+    result = answer("条例什么时候施行？")  # its commencement article, pinned like a named one
     assert not result.abstained
-    assert result.text.startswith(f"根据《{LAW}》第五十一条，")
+    assert result.text.startswith(f"《{LAW}》第五十一条规定：")
     assert "2026年1月1日" in result.text and "[1]" in result.text
     first = result.citations[0]
     assert (first.number, first.article, first.law) == (1, "第五十一条", LAW)

@@ -36,7 +36,7 @@ def test_finetune_without_usable_examples_fails_with_a_message(seed_index, tmp_p
 
 
 def test_ask_prints_the_cited_record_under_its_name_without_the_index_header(seed_index, capsys):
-    assert main(["ask", "条例什么时候施行？"]) == 0
+    assert main(["ask", "这个条例是谁制定的？什么时候施行？"]) == 0
     printed = capsys.readouterr().out
     cited = printed.split("引用条文：", 1)[1]
     assert "《贵州省大数据发展应用促进条例》第五十一条" in cited

@@ -1,38 +1,15 @@
 """Definitions as a lookup: definition clauses extracted from real law texts, and the questions
 that ask what a term means."""
 
-import functools
 import json
 import re
 import unicodedata
-from pathlib import Path
 
 import pytest
 
 from rag.definitions import Definition, DefinitionTable, extract_definitions, is_definition_question
 from rag.laws import parse_law
 from rag.records import Law
-
-
-@functools.lru_cache(maxsize=None)
-def _library_titles(library: Path) -> dict[str, Path]:
-    """title in the front matter → file, for the library's markdown files."""
-    found: dict[str, Path] = {}
-    for path in sorted(library.rglob("*.md")):
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            head = handle.read(800)
-        match = re.search(r"^title: (.+)$", head, re.MULTILINE)
-        if match:
-            found.setdefault(match.group(1).strip(), path)
-    return found
-
-
-@functools.lru_cache(maxsize=None)
-def _law(library: Path, title: str) -> Law:
-    path = _library_titles(library).get(title)
-    if path is None:
-        pytest.skip(f"{title} is not in the library")
-    return parse_law(path)
 
 
 def _by_article(definitions: list[Definition]) -> dict[str, list[str]]:
@@ -93,8 +70,8 @@ def test_seed_defines_nothing_else(seed):
 # --- extraction: the library ----------------------------------------------------------------
 
 
-def test_data_security_law_article_3(library_path):
-    law = _law(library_path, "中华人民共和国数据安全法")
+def test_data_security_law_article_3(library_law):
+    law = library_law("中华人民共和国数据安全法")
     definitions = extract_definitions(law)
     # 本法所称数据，是指…… / 数据处理，包括…… / 数据安全，是指…… — and no other article defines a term
     assert _by_article(definitions) == {"第三条": ["数据", "数据处理", "数据安全"]}
@@ -102,8 +79,8 @@ def test_data_security_law_article_3(library_path):
     _assert_from_the_article(law, definitions)
 
 
-def test_personal_information_protection_law(library_path):
-    law = _law(library_path, "中华人民共和国个人信息保护法")
+def test_personal_information_protection_law(library_law):
+    law = library_law("中华人民共和国个人信息保护法")
     definitions = extract_definitions(law)
     terms = _by_article(definitions)
     assert terms["第四条"][0] == "个人信息"  # 个人信息是……的各种信息，不包括……
@@ -117,8 +94,8 @@ def test_personal_information_protection_law(library_path):
     _assert_from_the_article(law, definitions)
 
 
-def test_civil_code(library_path):
-    law = _law(library_path, "中华人民共和国民法典")
+def test_civil_code(library_law):
+    law = library_law("中华人民共和国民法典")
     definitions = extract_definitions(law)
     terms = _by_article(definitions)
     assert terms["第五十七条"] == ["法人"]  # 法人是……的组织
@@ -133,8 +110,8 @@ def test_civil_code(library_path):
     _assert_from_the_article(law, definitions)
 
 
-def test_two_terms_in_one_scope_clause(library_path):
-    law = _law(library_path, "中华人民共和国企业所得税法实施条例")
+def test_two_terms_in_one_scope_clause(library_law):
+    law = library_law("中华人民共和国企业所得税法实施条例")
     terms = _by_article(extract_definitions(law))
     # 企业所得税法第一条所称个人独资企业、合伙企业，是指……
     assert terms["第二条"] == ["个人独资企业", "合伙企业"]
@@ -194,8 +171,8 @@ def test_other_questions(question):
 
 
 @pytest.fixture(scope="module")
-def table(seed, library_path) -> DefinitionTable:
-    laws = [seed] + [_law(library_path, t) for t in ("中华人民共和国数据安全法", "中华人民共和国个人信息保护法")]
+def table(seed, library_law) -> DefinitionTable:
+    laws = [seed] + [library_law(t) for t in ("中华人民共和国数据安全法", "中华人民共和国个人信息保护法")]
     return DefinitionTable.from_laws(laws)
 
 
@@ -224,9 +201,9 @@ def test_asked_terms_prefer_the_longer_term(table):
     assert [a[0] for a in _asked(table, "去标识化和匿名化分别是什么意思？")] == ["去标识化", "匿名化"]
 
 
-def test_asked_terms_respect_doc_ids(table, seed, library_path):
-    data_law = _law(library_path, "中华人民共和国数据安全法")
-    privacy_law = _law(library_path, "中华人民共和国个人信息保护法")
+def test_asked_terms_respect_doc_ids(table, seed, library_law):
+    data_law = library_law("中华人民共和国数据安全法")
+    privacy_law = library_law("中华人民共和国个人信息保护法")
     assert _asked(table, "数据是什么意思？", {data_law.doc_id}) == [("数据", data_law.title, "第三条")]
     assert _asked(table, "数据是什么意思？", {seed.doc_id}) == []  # the seed defines no 数据
     assert _asked(table, "什么是公共数据？", {privacy_law.doc_id}) == []

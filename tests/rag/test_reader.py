@@ -107,6 +107,7 @@ def test_a_record_that_answers_is_quoted_whole_when_short_and_by_the_facts_asked
     assert "制定机关" in unnamed.quote and "修订" in unnamed.quote
     # Cited beside the article that answers, a short record too is quoted by the facts asked for
     article = next(h for h in search(index, "条例什么时候施行？", RetrieveOptions(k=5)) if h.article == "第五十一条")
+    article = replace(article, scores={k: v for k, v in article.scores.items() if k != "lookup"})  # found, not pinned
     quote_both = replace(always, second_article=replace(always.second_article, support=0.0, score=0.0))
     beside = read(index, "条例什么时候施行？", [article, record], quote_both).citations
     assert [c.article for c in beside] == ["第五十一条", ""] and beside[1].quote == "施行日期：2026年1月1日。"
