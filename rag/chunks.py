@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, replace
 from .lookup import short_title
 from .records import Article, Chunk, Law
 
-__all__ = ["ChunkSettings", "chunk_law", "chunk_laws", "document_text", "DOCUMENT_HEADER", "embed_text", "split_sentences", "without_header"]
+__all__ = ["ChunkSettings", "chunk_law", "chunk_laws", "chinese_date", "document_text", "DOCUMENT_HEADER", "embed_text", "split_sentences", "without_header"]
 
 _SENTENCE = re.compile(r"[^。；;！？!?\n]+[。；;！？!?]?")
 
@@ -52,9 +52,9 @@ def document_text(law: Law) -> str:
     if law.author:
         facts.append(f"制定机关：{law.author}")
     if law.publication_date:
-        facts.append(f"公布日期：{_chinese_date(law.publication_date)}")
+        facts.append(f"公布日期：{chinese_date(law.publication_date)}")
     if law.effective_date:
-        facts.append(f"施行日期：{_chinese_date(law.effective_date)}")
+        facts.append(f"施行日期：{chinese_date(law.effective_date)}")
     if law.status:
         facts.append(f"效力状态：{law.status}")
     text = "。".join(facts) + "。"
@@ -63,7 +63,7 @@ def document_text(law: Law) -> str:
     return text
 
 
-def _chinese_date(date: str) -> str:
+def chinese_date(date: str) -> str:
     """'2026-01-01' → '2026年1月1日', the way the law's own text writes dates; anything else unchanged."""
     match = re.fullmatch(r"(\d{4})-(\d{1,2})-(\d{1,2})", date.strip())
     return f"{match[1]}年{int(match[2])}月{int(match[3])}日" if match else date

@@ -10,7 +10,7 @@ import re
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 from urllib.parse import urlparse
 
-from rag.chunks import without_header
+from rag.chunks import chinese_date, without_header
 
 if TYPE_CHECKING:
     from rag.index import LawInfo
@@ -238,7 +238,7 @@ def article_choices(answer: Mapping[str, Any] | None) -> list[tuple[str, str]]:
 def _law_line(law: LawInfo) -> str:
     details = [f"{law.articles} 条"]
     if law.effective_date:
-        details.append(f"{law.effective_date} 起施行")
+        details.append(f"{chinese_date(law.effective_date)}起施行")
     if law.status:
         details.append(law.status)
     return f"《{html.escape(law.title)}》（{html.escape('，'.join(details))}）"

@@ -240,7 +240,7 @@ class FakeLaw:
 
 def test_corpus_summary_names_a_few_laws_with_counts_and_dates():
     out = corpus_summary([FakeLaw(LAW, 51)])
-    assert out == "已收录：《贵州省大数据发展应用促进条例》（51 条，2026-01-01 起施行，有效）"
+    assert out == "已收录：《贵州省大数据发展应用促进条例》（51 条，2026年1月1日起施行，有效）"  # dated as the law writes dates
 
 
 def test_corpus_summary_of_many_laws_gives_the_count_and_a_few_titles():
