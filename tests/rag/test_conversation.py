@@ -19,9 +19,9 @@ def index(seed_index):
     return seed_index
 
 
-def _turn(index, *labels: str, question: str = "上一个问题") -> Answer:
-    """A previous turn whose answer cited these articles of the bundled law."""
-    doc_id = next(law.doc_id for law in index.laws if law.title == LAW)
+def _turn(index, *labels: str, question: str = "上一个问题", law: str = LAW) -> Answer:
+    """A previous turn whose answer cited these articles of the law (the bundled one unless told)."""
+    doc_id = next(item.doc_id for item in index.laws if item.title == law)
     citations = []
     for number, label in enumerate(labels, start=1):
         chunk = index.chunks[index.chunk_rows(doc_id, label)[0]]
@@ -232,6 +232,17 @@ def test_in_a_library_the_follow_up_is_scoped_to_the_cited_law(library):
     assert rewritten.startswith(f"《{LAW}》") and "人才" in rewritten
     hits = retrieve(rewritten, k=3, index=library.path)
     assert {h.law for h in hits} == {LAW}
+
+
+def test_in_a_library_a_follow_up_asking_for_a_provision_gets_the_cited_laws(library):
+    other = "测试市人才引进条例"
+    first = _turn(library, "第二条", question="引进的人才有什么住房支持？", law=other)
+    for follow_up, article in [("这部条例的立法目的是什么？", "第一条"), ("它什么时候施行？", "第三条")]:
+        rewritten = rewrite_question(follow_up, [first], library)
+        top = retrieve(rewritten, k=3, index=library.path)[0]
+        assert (top.law, top.article, top.scores.get("lookup")) == (other, article, 1.0), rewritten
+    # Asked of no law in particular, a library has no one purpose article to pin
+    assert not any("lookup" in h.scores for h in retrieve("立法目的是什么？", k=3, index=library.path))
 
 
 def test_a_long_previous_question_bounds_the_work(index):
