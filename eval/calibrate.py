@@ -16,7 +16,12 @@ Two models are fitted: one for an index of one law, on the seed groups, and one 
 single questions of every group but seed_english_tune (the library model has seen neither
 conversations nor those English questions, and is the one fitted before they were added). Each threshold is
 chosen on out-of-fold probabilities (5 folds by question or conversation id), so the rates printed
-are not the fit's own optimism; the final models are then fitted on all their examples."""
+are not the fit's own optimism; the final models are then fitted on all their examples.
+
+The shipped calibration (rag/calibration.json) is for the default embedding model. `--for-index` fits one for
+the library index's own model (a fine-tuned one): the seed groups are measured on the bundled law indexed with
+that model, and the calibration and its feature table are written into the index directory, where answer()
+finds them."""
 
 from __future__ import annotations
 
@@ -30,7 +35,8 @@ from typing import Sequence
 import numpy as np
 
 import rag
-from rag.abstention import CALIBRATION_PATH, FEATURES, AbstentionModel, Calibration, SecondArticle, measure_support
+from embeddings.model import DEFAULT_MODEL
+from rag.abstention import CALIBRATION_PATH, FEATURES, INDEX_CALIBRATION, AbstentionModel, Calibration, SecondArticle, measure_support
 from rag.index import Index, write_atomic
 from rag.reader import READ_HITS, read
 from rag.records import Answer, Hit
@@ -44,6 +50,7 @@ __all__ = ["Example", "Targets", "collect", "fit_calibration", "models_of", "cho
 ROOT = Path(__file__).resolve().parent
 QUESTIONS = ROOT / "questions"
 FEATURE_TABLE = ROOT / "calibration" / "features.jsonl"
+INDEX_FEATURE_TABLE = "calibration_features.jsonl"  # beside an index's own calibration
 GROUPS = ("seed_answerable", "seed_unanswerable", "seed_offtopic", "seed_conversation", "seed_english", "library")
 ONE_LAW_GROUPS = ("seed_answerable", "seed_unanswerable", "seed_offtopic", "seed_conversation", "seed_english")
 LIBRARY_GROUPS = ("seed_answerable", "seed_unanswerable", "seed_offtopic", "library")
@@ -99,12 +106,16 @@ class Quotable:
     top_is_gold: bool
 
 
-def collect(questions: Path, group: str, index: str | Path | None, k: int = 5) -> tuple[list[Example], list[Quotable]]:
-    """Examples of one question set on one index, and the questions the quote sweep reads. In the
-    seed_offtopic group every question counts as unanswerable (its gold is in other laws); in the
-    seed_answerable and seed_conversation groups the set's unanswerable questions go to
-    seed_unanswerable. A conversation's turn is measured as answer() rewrote it from the turns before."""
-    loaded = rag.get_index(index)
+def collect(
+    questions: Path, group: str, index: str | Path | None, k: int = 5, *, model: str | None = None
+) -> tuple[list[Example], list[Quotable]]:
+    """Examples of one question set on one index (None: the bundled law, indexed with `model` or the default
+    one), and the questions the quote sweep reads. In the seed_offtopic group every question counts as
+    unanswerable (its gold is in other laws); in the seed_answerable and seed_conversation groups the set's
+    unanswerable questions go to seed_unanswerable. A conversation's turn is measured as answer() rewrote
+    it from the turns before."""
+    model = model if index is None else None
+    loaded = rag.get_index(index, model=model)
     if group == "seed_offtopic":
         resolved = [replace(q, gold=()) for q in load_questions(questions)]
     else:
@@ -118,7 +129,7 @@ def collect(questions: Path, group: str, index: str | Path | None, k: int = 5) -
         text = question.question
         if question.conversation:
             history = histories.setdefault(question.conversation, [])
-            reply = rag.answer(text, index=index, k=k, history=history)
+            reply = rag.answer(text, index=index, model=model, k=k, history=history)
             history.append(reply)
             text, hits = reply.rewritten_question or text, reply.passages  # the hits answer() read
         else:
@@ -357,8 +368,13 @@ def load_examples(path: Path) -> list[Example]:
 
 def add_arguments(parser) -> None:
     parser.add_argument("--library-index", help="整库索引目录（提供 STARD 调参集的正例；不给则沿用特征表中已有的整库组）")
-    parser.add_argument("--out", default=str(CALIBRATION_PATH), help=f"写入的校准文件（默认 {CALIBRATION_PATH}）")
-    parser.add_argument("--features", default=str(FEATURE_TABLE), help="特征表（保存，可不重新检索而重新拟合）")
+    parser.add_argument(
+        "--for-index",
+        action="store_true",
+        help="为 --library-index 所用的嵌入模型（如微调模型）拟合，写入该索引目录（answer() 读这个索引时使用）",
+    )
+    parser.add_argument("--out", help=f"写入的校准文件（默认 {CALIBRATION_PATH}；--for-index 时为索引目录中的 {INDEX_CALIBRATION}）")
+    parser.add_argument("--features", help=f"特征表（保存，可不重新检索而重新拟合；默认 {FEATURE_TABLE}，--for-index 时在索引目录中）")
     parser.add_argument("--refit", action="store_true", help="只用已保存的特征表重新拟合，不运行检索")
     parser.add_argument("--plot", default="reports/calibration/tradeoff.png", help="权衡曲线图")
 
@@ -408,8 +424,19 @@ def _previous(path: Path) -> Calibration | None:
         return None
 
 
+def _targets_of(args) -> tuple[Path, Path, str]:
+    """(calibration file, feature table, embedding model) that a run writes and measures with."""
+    if not args.for_index:
+        return Path(args.out or CALIBRATION_PATH), Path(args.features or FEATURE_TABLE), DEFAULT_MODEL
+    if not args.library_index:
+        raise EvalError("--for-index 需要 --library-index：为哪个索引的嵌入模型拟合")
+    folder = Path(args.library_index)
+    model = rag.get_index(folder).embedder.spec.name
+    return Path(args.out or folder / INDEX_CALIBRATION), Path(args.features or folder / INDEX_FEATURE_TABLE), model
+
+
 def run(args) -> int:
-    features = Path(args.features)
+    out, features, model = _targets_of(args)
     quotable: list[Quotable] = []
     if args.refit:
         examples = load_examples(features)
@@ -425,11 +452,11 @@ def run(args) -> int:
             sets.append((QUESTIONS / "stard_tune.jsonl", "library", args.library_index))
         examples = []
         for path, group, index in sets:
-            found, quotes = collect(path, group, index)
+            found, quotes = collect(path, group, index, model=model)
             if path.name == "seed_dev.jsonl":  # the quote cut-off is measured on seed_dev's keywords
                 quotable = quotes
             examples.extend(found)
-            print(f"{path.name} @ {index or '内置条例'}：{len(found)} 题")
+            print(f"{path.name} @ {index or ('内置条例' if model == DEFAULT_MODEL else f'内置条例（{model}）')}：{len(found)} 题")
         if not args.library_index:
             kept = _saved_library_examples(features)
             examples.extend(kept)
@@ -437,7 +464,8 @@ def run(args) -> int:
                 print(f"未给 --library-index：整库组沿用 {features} 中的 {len(kept)} 题")
         save_examples(examples, features)
     calibration = fit_calibration(examples)
-    previous = _previous(Path(args.out))
+    calibration.model = model
+    previous = _previous(out)
     if quotable:
         sweep = _sweep_quotes(quotable, calibration.abstention)
         calibration.report["quote_sweep"] = sweep
@@ -451,10 +479,10 @@ def run(args) -> int:
             calibration.report[key] = previous.report.get(key, [])
     reused = args.refit or any(e.group == "library" for e in examples)
     calibration.report["library_index"] = str(args.library_index or (previous.report.get("library_index", "") if reused and previous else ""))
-    calibration.save(Path(args.out))
+    calibration.save(out)
     plot = Path(args.plot)
     plot.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(plot, plot_tradeoff(calibration))
     _print_summary(calibration)
-    print(f"已写入 {args.out}、{features} 和 {plot}")
+    print(f"已写入 {out}、{features} 和 {plot}")
     return 0

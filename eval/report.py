@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
-from rag.abstention import load_calibration
+from rag.abstention import Calibration, load_calibration
 from rag.index import write_atomic
 
 from .calibrate import models_of, plot_tradeoff
@@ -71,7 +71,7 @@ def write_report(report: Report, out: str | Path) -> ReportFiles:
     files = ReportFiles(out / "report.json", out / "report.md", out / PLOT_NAME, out / TRADEOFF_NAME)
     write_atomic(files.json, json.dumps(report.to_dict(), ensure_ascii=False, indent=1).encode("utf-8"))
     write_atomic(files.plot, plot_png(report))
-    write_atomic(files.tradeoff, plot_tradeoff(load_calibration()))
+    write_atomic(files.tradeoff, plot_tradeoff(load_calibration(report.settings.index or None)))
     write_atomic(files.markdown, render_markdown(report).encode("utf-8"))
     return files
 
@@ -238,16 +238,15 @@ def render_markdown(report: Report) -> str:
         if report.skipped:
             lines += ["", f"以下 {len(report.skipped)} 题的金标准条文都不在索引中，未参与评测：{'、'.join(report.skipped)}"]
         lines.append("")
-    lines += _abstention_section()
+    lines += _abstention_section(load_calibration(settings.index or None))
     lines += ["## 各配置答错的问题", ""]
     for config in report.configs:
         lines += _config_details(config)
     return "\n".join(lines)
 
 
-def _abstention_section() -> list[str]:
+def _abstention_section(calibration: Calibration) -> list[str]:
     """The abstention models these answers used: their operating points and coefficients (rag calibrate)."""
-    calibration = load_calibration()
     models = models_of(calibration)
     lines = [
         "## 拒答模型",

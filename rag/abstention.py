@@ -3,7 +3,9 @@
 The features describe how well the top article supports an answer (lexical coverage by character
 bigrams and by words, dense score and margin, BM25, lookup, question language, answer-type cues, deferral clauses,
 region and law scope). AbstentionModel is fitted on labelled questions by `rag calibrate`
-(rag/calibrate.py); its parameters and operating point live in rag/calibration.json."""
+(eval/calibrate.py); its parameters and operating point live in rag/calibration.json, fitted on the default
+embedding model's scores. An index built with another model (a fine-tuned one) gets its own calibration,
+fitted on that model's scores and kept in the index directory (`rag calibrate --for-index`)."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from embeddings.model import DEFAULT_MODEL
 
 from .errors import RagError
 from .index import Index, write_atomic
@@ -31,12 +35,15 @@ __all__ = [
     "coverage",
     "defers",
     "CALIBRATION_PATH",
+    "INDEX_CALIBRATION",
+    "calibration_path",
     "load_calibration",
     "Calibration",
     "SecondArticle",
 ]
 
 CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
+INDEX_CALIBRATION = "calibration.json"  # an index's own calibration, in the index directory
 
 # Expected-answer-type cue: the question wants an amount, a time, a duration or contact details
 # (什么时候 is no cue, nor is its English "when": when a law takes effect or was passed is in it)
@@ -308,10 +315,21 @@ class Calibration:
     whole_article_chars: int = 200  # articles up to this long are quoted whole
     second_article: SecondArticle = field(default_factory=SecondArticle)
     report: dict = field(default_factory=dict)  # data, metrics and curves behind the choices (one_law's under "one_law")
+    model: str = DEFAULT_MODEL  # the embedding model (name or folder) whose scores the models were fitted on
 
     def model_for(self, index: Index) -> AbstentionModel:
         """The abstention model for questions asked of `index`."""
         return self.one_law if self.one_law is not None and len(index.laws) == 1 else self.abstention
+
+    def mismatch(self, index: Index) -> str | None:
+        """A warning when `index` encodes with another embedding model than this calibration was fitted on
+        (its dense scores mean something else there: a fine-tuned model's index abstains on most questions)."""
+        if index.embedder.spec.name == self.model:
+            return None
+        return (
+            f"这个索引的嵌入模型（{index.embedder.spec.name}）没有自己的拒答校准，拒答判断按 {self.model} 拟合，可能几乎全部拒答；"
+            f"请运行 rag calibrate --library-index {index.path} --for-index"
+        )
 
     def to_dict(self) -> dict:
         one_law = self.one_law.to_dict() if self.one_law is not None else None
@@ -321,6 +339,7 @@ class Calibration:
             "whole_article_chars": self.whole_article_chars,
             "second_article": asdict(self.second_article),
             "report": self.report,
+            "model": self.model,
         }
 
     @classmethod
@@ -332,6 +351,7 @@ class Calibration:
             whole_article_chars=int(data["whole_article_chars"]),
             second_article=SecondArticle(**data.get("second_article", {})),
             report=dict(data.get("report", {})),
+            model=str(data.get("model", DEFAULT_MODEL)),
         )
 
     def save(self, path: Path) -> None:
@@ -342,16 +362,24 @@ class Calibration:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-_calibration: Calibration | None = None
+_calibrations: dict[Path, Calibration] = {}
 
 
-def load_calibration() -> Calibration:
-    """The calibration in $RAG_CALIBRATION, else the one shipped with the package (rag/calibration.json); read once."""
-    global _calibration
-    if _calibration is None:
-        path = Path(os.environ.get("RAG_CALIBRATION") or CALIBRATION_PATH)
+def calibration_path(index_dir: str | Path | None = None) -> Path:
+    """Where the calibration for questions asked of the index in `index_dir` is: $RAG_CALIBRATION, else the
+    index's own (written by rag calibrate --for-index), else the one shipped with the package."""
+    if os.environ.get("RAG_CALIBRATION"):
+        return Path(os.environ["RAG_CALIBRATION"])
+    own = Path(index_dir) / INDEX_CALIBRATION if index_dir is not None else None
+    return own if own is not None and own.is_file() else CALIBRATION_PATH
+
+
+def load_calibration(index_dir: str | Path | None = None) -> Calibration:
+    """The calibration at calibration_path(index_dir); each file read once."""
+    path = calibration_path(index_dir)
+    if path not in _calibrations:
         try:
-            _calibration = Calibration.load(path)
+            _calibrations[path] = Calibration.load(path)
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise RagError(f"无法读取拒答校准文件 {path}（{error}）。请检查 RAG_CALIBRATION，或重新运行 rag calibrate") from error
-    return _calibration
+    return _calibrations[path]

@@ -109,14 +109,15 @@ def _as_sentence(quote: str) -> str:
 
 def read(index: Index, question: str, hits: list[Hit], calibration: Calibration | None = None) -> Answer:
     """The answer to `question` from `hits` (best first), or an abstention."""
-    calibration = calibration or load_calibration()
+    calibration = calibration or load_calibration(index.path)
+    warnings = [w for w in (calibration.mismatch(index),) if w]
     weights = term_weights(index, index.names.as_self_reference(question))
     readings = [_reading(h, weights) for h in hits[:READ_HITS]]
     support = measure_support(index, question, hits, weights)
     model = calibration.model_for(index)
     confidence = model.probability(support)
     if not hits or confidence < model.threshold:
-        return Answer(question=question, text=ABSTAIN_TEXT, citations=[], passages=hits, abstained=True, confidence=confidence)
+        return Answer(question=question, text=ABSTAIN_TEXT, citations=[], passages=hits, abstained=True, confidence=confidence, warnings=warnings)
     lookup = bool(support.lookup)
     second = calibration.second_article
     chosen = [readings[0]]
@@ -151,4 +152,4 @@ def read(index: Index, question: str, hits: list[Hit], calibration: Calibration 
         if number == 1 and all(defers(s) for s in answering):
             parts.append(deferral_note(hit.law))
         citations.append(Citation.of(hit, number, quote, highlight))
-    return Answer(question=question, text="\n".join(parts), citations=citations, passages=hits, abstained=False, confidence=confidence)
+    return Answer(question=question, text="\n".join(parts), citations=citations, passages=hits, abstained=False, confidence=confidence, warnings=warnings)

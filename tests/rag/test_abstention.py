@@ -2,6 +2,7 @@
 decisions on fixed feature vectors, and the answer path on deferral clauses."""
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -153,7 +154,7 @@ def test_a_bad_calibration_file_is_a_clear_error(tmp_path, monkeypatch):
     from rag.errors import RagError
 
     (tmp_path / "bad.json").write_text("{", encoding="utf-8")
-    monkeypatch.setattr(abstention, "_calibration", None)
+    monkeypatch.setattr(abstention, "_calibrations", {})
     monkeypatch.setenv("RAG_CALIBRATION", str(tmp_path / "bad.json"))
     with pytest.raises(RagError, match="RAG_CALIBRATION"):
         abstention.load_calibration()
@@ -186,3 +187,78 @@ def test_the_second_article_rule_is_the_best_mean_of_keyword_recall_and_citation
         {"support": 0.80, "score": 0.7, "keyword_recall": 0.95, "citation_precision": 0.50},
     ]
     assert choose_second(rows) == SecondArticle(0.90, 0.8)
+
+
+def test_the_calibration_is_read_from_the_environment_else_the_index_directory_else_the_package(tmp_path, monkeypatch):
+    import rag.abstention as abstention
+
+    monkeypatch.setattr(abstention, "_calibrations", {})
+    monkeypatch.delenv("RAG_CALIBRATION", raising=False)
+    shipped = load_calibration()
+    own = tmp_path / "index"
+    own.mkdir()
+    assert abstention.calibration_path(own) == abstention.CALIBRATION_PATH  # the index has none of its own
+    Calibration(abstention=replace(shipped.abstention, threshold=0.123), model="tuned-model").save(own / abstention.INDEX_CALIBRATION)
+    assert abstention.calibration_path(own) == own / abstention.INDEX_CALIBRATION
+    assert load_calibration(own).abstention.threshold == 0.123 and load_calibration(own).model == "tuned-model"
+    assert load_calibration().abstention.threshold == shipped.abstention.threshold
+    chosen = tmp_path / "chosen.json"
+    Calibration(abstention=replace(shipped.abstention, threshold=0.456)).save(chosen)
+    monkeypatch.setenv("RAG_CALIBRATION", str(chosen))
+    assert load_calibration(own).abstention.threshold == 0.456
+
+
+@pytest.fixture
+def seed_copy(seed_index, tmp_path, monkeypatch):
+    """A copy of the seed index in its own directory, whose calibration a test may set."""
+    import shutil
+
+    import rag.abstention as abstention
+
+    monkeypatch.setattr(abstention, "_calibrations", {})
+    monkeypatch.delenv("RAG_CALIBRATION", raising=False)
+    copy = tmp_path / "seed-copy"
+    shutil.copytree(seed_index.path, copy)
+    return copy
+
+
+QUESTION = "条例对数据标注有什么规定？"
+
+
+def test_an_index_is_answered_by_its_own_calibration(seed_copy):
+    import rag.abstention as abstention
+
+    shipped = load_calibration()
+    assert not answer(QUESTION, index=seed_copy).abstained
+    strict = Calibration(abstention=shipped.abstention, one_law=replace(shipped.one_law, threshold=1.01))
+    strict.save(seed_copy / abstention.INDEX_CALIBRATION)
+    reply = answer(QUESTION, index=seed_copy)
+    assert reply.abstained and reply.warnings == []  # fitted on the model this index encodes with
+    assert not answer(QUESTION).abstained  # the default index still reads the shipped calibration
+
+
+def test_a_calibration_fitted_for_another_model_warns(seed_copy):
+    import rag.abstention as abstention
+
+    shipped = load_calibration()
+    replace(shipped, model="another-model").save(seed_copy / abstention.INDEX_CALIBRATION)
+    reply = answer(QUESTION, index=seed_copy)
+    assert any("--for-index" in warning and "another-model" in warning for warning in reply.warnings)
+    assert not [w for w in answer(QUESTION).warnings if "--for-index" in w]
+
+
+def test_calibrating_for_an_index_writes_into_it_with_its_model(seed_copy):
+    from argparse import Namespace
+
+    from eval.calibrate import INDEX_FEATURE_TABLE, _targets_of
+    from eval.questions import EvalError
+    from embeddings.model import DEFAULT_MODEL
+    import rag.abstention as abstention
+
+    options = dict(for_index=True, out=None, features=None)
+    with pytest.raises(EvalError, match="--library-index"):
+        _targets_of(Namespace(library_index=None, **options))
+    out, features, model = _targets_of(Namespace(library_index=str(seed_copy), **options))
+    assert (out, features, model) == (seed_copy / abstention.INDEX_CALIBRATION, seed_copy / INDEX_FEATURE_TABLE, DEFAULT_MODEL)
+    shipped = _targets_of(Namespace(library_index=str(seed_copy), for_index=False, out=None, features=None))
+    assert shipped[0] == abstention.CALIBRATION_PATH and shipped[2] == DEFAULT_MODEL
