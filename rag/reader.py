@@ -110,7 +110,8 @@ def _as_sentence(quote: str) -> str:
 def read(index: Index, question: str, hits: list[Hit], calibration: Calibration | None = None) -> Answer:
     """The answer to `question` from `hits` (best first), or an abstention."""
     calibration = calibration or load_calibration(index.path)
-    warnings = [w for w in (calibration.mismatch(index),) if w]
+    mismatch = calibration.mismatch(index)
+    warnings = [mismatch] if mismatch else []
     weights = term_weights(index, index.names.as_self_reference(question))
     readings = [_reading(h, weights) for h in hits[:READ_HITS]]
     support = measure_support(index, question, hits, weights)
