@@ -60,8 +60,10 @@ def finetune(
     query_prompt: str = "query: ",
     passage_prompt: str = "passage: ",
     device: str | None = None,
+    negatives_mined_by: str = "",
 ) -> Path:
-    """Train a copy of the model folder ``base`` and write it to ``out`` (replaced atomically)."""
+    """Train a copy of the model folder ``base`` and write it to ``out`` (replaced atomically).
+    ``negatives_mined_by`` (e.g. "hybrid:indexes/stard-laws-tuned") is recorded with the settings."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     try:
@@ -115,6 +117,7 @@ def finetune(
         record = {
             "base": str(base),
             "settings": asdict(settings),
+            "negatives_mined_by": negatives_mined_by,
             "examples": len(usable),
             "examples_digest": _digest(usable),
             "train_seconds": round(time.perf_counter() - started, 1),

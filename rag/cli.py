@@ -143,17 +143,23 @@ def _cmd_finetune(args: argparse.Namespace) -> int:
     # Gold articles checked against the index; bare labels (第五条) are bound to a single-law index
     resolution = resolve_gold([q for path in args.questions for q in load_questions(path)], Catalog.from_index(index))
     questions = resolution.questions
-    examples = mine_examples(index, questions, negatives=settings.negatives)
+    examples = mine_examples(index, questions, negatives=settings.negatives, mode=args.mine)
     usable = sum(len(e.negatives) >= settings.negatives for e in examples)
     print(
-        f"训练样例：{usable} 条（来自 {len(questions)} 个问题；每条 {settings.negatives} 个 BM25 难负例，"
+        f"训练样例：{usable} 条（来自 {len(questions)} 个问题；每条 {settings.negatives} 个难负例，取自 {args.mine} 检索，"
         f"不足的 {len(examples) - usable} 条不用；索引中找不到的标准条文 {len(resolution.missing)} 条）"
     )
     if not usable:
         raise RagError(f"没有可用的训练样例：问题需有索引中存在的标准条文，且每条要有 {settings.negatives} 个难负例")
     embedder = index.embedder
     out = finetune(
-        embedder.model_path, examples, args.out, settings=settings, query_prompt=embedder.query_prefix, passage_prompt=embedder.passage_prefix
+        embedder.model_path,
+        examples,
+        args.out,
+        settings=settings,
+        query_prompt=embedder.query_prefix,
+        passage_prompt=embedder.passage_prefix,
+        negatives_mined_by=f"{args.mine}:{index.path}",
     )
     print(f"微调后的模型已写入 {out}；用它建索引：rag index 法规目录 --out 索引目录 --model {out}")
     return 0
@@ -236,9 +242,15 @@ def _parser() -> argparse.ArgumentParser:
     )
     index.set_defaults(func=_cmd_index)
 
-    tune = sub.add_parser("finetune", help="用问题集（含标准条文）微调嵌入模型（MNRL + BM25 难负例）")
+    tune = sub.add_parser("finetune", help="用问题集（含标准条文）微调嵌入模型（MNRL + 难负例）")
     tune.add_argument("questions", nargs="+", help="问题集 JSONL（如 eval/questions/stard_tune.jsonl）")
-    tune.add_argument("--index", required=True, help="问题集所针对的索引目录（提供正例与难负例，及基础模型）")
+    tune.add_argument("--index", required=True, help="问题集所针对的索引目录（提供正例与难负例，及基础模型：从这个索引的嵌入模型接着训练）")
+    tune.add_argument(
+        "--mine",
+        choices=["bm25", "dense", "hybrid"],
+        default="bm25",
+        help="难负例按哪种检索取（默认 bm25；第二轮用已微调模型的索引与 hybrid，见 docs/finetune.md）",
+    )
     tune.add_argument("--out", required=True, help="微调后模型的输出目录")
     defaults = FinetuneSettings()
     tune.add_argument("--epochs", type=int, default=defaults.epochs, help=f"训练轮数（默认 {defaults.epochs}）")

@@ -35,3 +35,17 @@ def test_a_short_question_may_get_fewer_negatives_than_asked(seed_index):
 def test_gold_missing_from_the_index_gives_no_example(seed_index):
     missing = LawArticle("别的法", "第一条", "no-such-doc")
     assert mine_examples(seed_index, [Question("x", "问题", (missing,))]) == []
+
+
+def test_negatives_follow_the_ranking_of_the_retriever_asked_for(seed_index):
+    # A second round mines with the tuned model itself: its own best-ranked non-gold articles
+    from rag.retrieve import RetrieveOptions, search
+
+    question = Question("d", "公共数据怎样共享开放？", (_gold(seed_index, "第十六条"),))
+    for mode in ("dense", "hybrid", "bm25"):
+        ranked = [h.chunk for h in search(seed_index, question.question, RetrieveOptions(k=30, mode=mode))]
+        expected = [embed_text(c) for c in ranked if c.article != "第十六条"][:3]
+        (example,) = mine_examples(seed_index, [question], negatives=3, mode=mode)
+        assert list(example.negatives) == expected
+    dense, bm25 = (mine_examples(seed_index, [question], negatives=3, mode=m)[0].negatives for m in ("dense", "bm25"))
+    assert dense != bm25

@@ -17,12 +17,14 @@ def test_finetune_command_binds_bare_labels_to_the_single_law_and_writes_a_model
     out = tmp_path / "tuned"
     code = main([
         "finetune", str(questions), "--index", str(seed_index.path), "--out", str(out),
-        "--epochs", "1", "--negatives", "1", "--batch-size", "3", "--max-seq-length", "32",
+        "--epochs", "1", "--negatives", "1", "--batch-size", "3", "--max-seq-length", "32", "--mine", "hybrid",
     ])
     printed = capsys.readouterr().out
     assert code == 0
-    assert "训练样例：3 条" in printed and "找不到的标准条文 1 条" in printed
-    assert json.loads((out / "finetune.json").read_text(encoding="utf-8"))["examples"] == 3
+    assert "训练样例：3 条" in printed and "找不到的标准条文 1 条" in printed and "取自 hybrid 检索" in printed
+    record = json.loads((out / "finetune.json").read_text(encoding="utf-8"))
+    assert record["examples"] == 3
+    assert record["negatives_mined_by"] == f"hybrid:{seed_index.path}"
     assert f"--model {out}" in printed
 
 
