@@ -56,8 +56,8 @@ calibrate: setup
 # R@100 0.862 -> 0.890). Then an index that uses the tuned model, and its own abstention calibration.
 # See README「整库与微调」.
 TUNED := models/e5-small-stard
-# The CPU recipe by default (1 epoch a round, 128 tokens: 40 min on 2 cores); the GPU one of docs/finetune.md is
-# make finetune FINETUNE_EPOCHS=3 FINETUNE_MAX_LENGTH=256 FINETUNE_INDEX=indexes/library
+# The CPU recipe by default (1 epoch a round, 128 tokens: 40 min on 2 cores). The GPU one of docs/finetune.md
+# was a single round: rag finetune eval/questions/stard_tune.jsonl --index indexes/library --out $(TUNED) --epochs 3
 FINETUNE_EPOCHS ?= 1
 FINETUNE_MAX_LENGTH ?= 128
 FINETUNE_INDEX ?= indexes/stard-laws
