@@ -63,7 +63,7 @@ def finetune(
     negatives_mined_by: str = "",
 ) -> Path:
     """Train a copy of the model folder ``base`` and write it to ``out`` (replaced atomically).
-    ``negatives_mined_by`` (e.g. "hybrid:indexes/stard-laws-tuned") is recorded with the settings."""
+    ``negatives_mined_by`` (e.g. "hybrid:indexes/stard-laws-round1") is recorded with the settings."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     try:
