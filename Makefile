@@ -74,10 +74,13 @@ index-library-tuned: setup
 index-stard-laws-tuned: setup
 	$(BIN)/rag index $(STARD_LAWS) --out indexes/stard-laws-tuned --model $(abspath $(TUNED))
 
-# The tuned model's own abstention calibration, written into its index: the shipped one (rag/calibration.json)
-# is fitted on the default model's scores, and with it the tuned index abstains on most questions
+# The tuned index's category prior (rag prior: offsets of 司法解释 and 行政法规 against 法律, fitted on
+# stard_tune; docs/finetune.md), then the tuned model's own abstention calibration, fitted with the prior in
+# place and written into its index: the shipped one (rag/calibration.json) is fitted on the default model's
+# scores, and with it the tuned index abstains on most questions
 TUNED_INDEX ?= indexes/library-tuned
 calibrate-library-tuned: setup
+	$(BIN)/rag prior --index $(TUNED_INDEX)
 	$(BIN)/rag calibrate --library-index $(TUNED_INDEX) --for-index
 
 eval: setup

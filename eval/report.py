@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Callable, Literal
 
 from rag.abstention import Calibration, load_calibration
+from rag.prior import load_prior
 from rag.index import write_atomic
 
 from .calibrate import models_of, plot_tradeoff
@@ -192,6 +193,14 @@ def _config_details(config: ConfigResult) -> list[str]:
     return lines
 
 
+def _prior_line(index: str) -> str:
+    prior = load_prior(index) if index else None
+    if prior is None or not prior.offsets:
+        return "无（检索分数不按法规类别调整）"
+    offsets = "，".join(f"{c or '（无类别）'} {v:+.3f}" for c, v in sorted(prior.offsets.items(), key=lambda item: -item[1]))
+    return f"{offsets}（加在融合分数上；`rag prior` 在 {prior.report.get('questions', '?')} 题上拟合）"
+
+
 def render_markdown(report: Report) -> str:
     """report.md: the tables a person reads, the plot, and the questions each configuration got wrong."""
     first = report.configs[0].summary
@@ -204,6 +213,7 @@ def render_markdown(report: Report) -> str:
         + (f"；只取前 {settings.limit} 题" if settings.limit else "")
         + "）",
         f"- 索引：{settings.index or '默认索引'}；answer() 读取 {settings.k} 条；retrieve() 取前 {settings.depth} 条",
+        f"- 类别先验：{_prior_line(settings.index)}",
         f"- 生成时间：{report.created}",
         "- 检索与引用指标只算可回答的题，不可回答的题计入拒答指标；同一条文重复出现只算一次。",
         "",

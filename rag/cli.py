@@ -124,6 +124,12 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return run(args)
 
 
+def _cmd_prior(args: argparse.Namespace) -> int:
+    from eval.prior import run
+
+    return run(args)
+
+
 def _cmd_finetune(args: argparse.Namespace) -> int:
     from embeddings.finetune import FinetuneSettings, finetune
     from eval.questions import Catalog, load_questions, resolve_gold
@@ -282,6 +288,12 @@ def _parser() -> argparse.ArgumentParser:
 
     add_calibrate_arguments(calibrate)
     calibrate.set_defaults(func=_cmd_calibrate)
+
+    prior = sub.add_parser("prior", help="在含标准条文的问题集上拟合法规库索引的类别先验（法律、司法解释、行政法规…），写入索引目录")
+    from eval.prior import add_arguments as add_prior_arguments
+
+    add_prior_arguments(prior)
+    prior.set_defaults(func=_cmd_prior)
     return parser
 
 

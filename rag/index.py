@@ -12,6 +12,7 @@ Layout of an index directory:
     v-<id>/sentence_rows.npy  and the chunk row of each
     milvus.db               embedded Milvus Lite database (Milvus store without --milvus-uri)
     embeddings.sqlite       embedding cache shared by all versions (incremental, resumable builds)
+    prior.json              offsets by kind of law, fitted on questions (rag prior; optional, rag/prior.py)
     .lock                   held while building
 """
 
@@ -43,6 +44,7 @@ from .definitions import DefinitionTable
 from .laws import ParseError, law_files, load_laws
 from .lexical import LexicalIndex, Tokenizer, load_jieba_in_background
 from .lookup import LawNames
+from .prior import CategoryPrior, load_prior
 from .provisions import ProvisionTable
 from .records import Chunk, Law
 from .sentences import SentenceVectors, sentence_texts
@@ -80,6 +82,7 @@ class Index:
     names: LawNames
     definitions: DefinitionTable
     sentences: SentenceVectors
+    prior: CategoryPrior | None = None  # offsets by kind of law added to fused scores (rag prior); None: none
     warnings: list[str] = field(default_factory=list)
     load_seconds: float = 0.0
 
@@ -102,6 +105,11 @@ class Index:
     def chunk_rows(self, doc_id: str, label: str) -> list[int]:
         """Rows of an article (several when it was split), or of a law's document record for label ''."""
         return self._by_article.get((doc_id, label), [])
+
+    @functools.cached_property
+    def categories(self) -> dict[str, str]:
+        """Each law's category (法律, 行政法规, 司法解释…) by doc id."""
+        return {law.doc_id: law.category for law in self.laws}
 
     def law(self, doc_id: str) -> LawInfo | None:
         return next((law for law in self.laws if law.doc_id == doc_id), None)
@@ -444,6 +452,7 @@ def open_index(
         names=names,
         definitions=definitions,
         sentences=sentences,
+        prior=load_prior(path),
         warnings=warnings,
         load_seconds=time.perf_counter() - started,
     )

@@ -1,9 +1,10 @@
-"""Question → ranked article hits: exact article lookup first, then dense (FAISS) and BM25 scores fused."""
+"""Question → ranked article hits: exact article lookup first, then dense (FAISS) and BM25 scores fused (plus the
+index's category prior, where `rag prior` fitted one)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Iterable, Literal, Sequence
 
 import numpy as np
 
@@ -30,6 +31,7 @@ class RetrieveOptions:
     sentence_weight: float = 1.0  # dense score = article cosine + this × its best sentence's cosine
     pool: int = 100  # candidates taken from each retriever before fusion
     laws: tuple[str, ...] = ()  # titles or doc ids to search; empty: all, or the laws the question names
+    prior: bool = True  # add the index's category prior (rag prior) to fused scores, where it has one
 
 
 def scope_of(index: Index, question: str, laws: Sequence[str] = ()) -> set[str] | None:
@@ -108,6 +110,12 @@ def _minmax(values: np.ndarray) -> np.ndarray:
     return (values - low) / (high - low) if high > low else np.ones_like(values)
 
 
+def _prior_offsets(index: Index, rows: Iterable[int]) -> dict[int, float]:
+    if index.prior is None or not index.prior.offsets:
+        return {}
+    return {row: index.prior.offset(index.categories.get(index.chunks[row].doc_id, "")) for row in rows}
+
+
 def search(index: Index, question: str, options: RetrieveOptions = RetrieveOptions(), *, query: np.ndarray | None = None) -> list[Hit]:
     """The options.k best hits, best first: named articles, then defining articles, then by fused score.
     `query`: the vector of index.names.as_self_reference(question), when the caller has encoded it (many questions at
@@ -136,6 +144,9 @@ def search(index: Index, question: str, options: RetrieveOptions = RetrieveOptio
         weight = {"dense": 1.0, "bm25": 0.0}.get(options.mode, options.dense_weight)
         combined = weight * (_minmax(d) if dense else 0) + (1 - weight) * (_minmax(b) if lexical else 0)
         fused = dict(zip(candidates, combined.tolist()))
+    offsets = _prior_offsets(index, fused) if options.prior else {}
+    for row, offset in offsets.items():
+        fused[row] += offset
 
     pinned = _lookup(index, question, scope)
     pinned += [r for r in _provisions(index, question, scope) if r not in pinned]
@@ -158,6 +169,8 @@ def search(index: Index, question: str, options: RetrieveOptions = RetrieveOptio
             scores["sentence"] = best_sentence[row]
         if row in lexical:
             scores["bm25"] = lexical[row]
+        if offsets.get(row):
+            scores["prior"] = offsets[row]
         if row in pinned:
             scores["lookup"] = 1.0
         if row in defining:

@@ -191,6 +191,19 @@ def test_report_files(tmp_path):
     assert not list((tmp_path / "out").glob(".*tmp"))
 
 
+def test_report_states_the_category_prior_of_the_index(tmp_path):
+    from rag.prior import PRIOR_FILE, CategoryPrior
+
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    settings = Settings(questions="seed.jsonl", k=5, index=str(folder))
+    without = write_report(evaluate(QUESTIONS, [good()], settings=settings, progress=False), tmp_path / "a")
+    assert "- 类别先验：无" in without.markdown.read_text(encoding="utf-8")
+    CategoryPrior({"法律": 0.0, "司法解释": -0.177}, report={"questions": 804}).save(folder / PRIOR_FILE)
+    written = write_report(evaluate(QUESTIONS, [good()], settings=settings, progress=False), tmp_path / "b")
+    assert "- 类别先验：法律 +0.000，司法解释 -0.177（加在融合分数上；`rag prior` 在 804 题上拟合）" in written.markdown.read_text(encoding="utf-8")
+
+
 def test_load_report_rejects_other_files(tmp_path):
     (tmp_path / "x.json").write_text('{"a": 1}', encoding="utf-8")
     with pytest.raises(EvalError, match="不是本工具生成的评测报告"):

@@ -1,6 +1,7 @@
 """Several laws in one index: law names narrow the search, lookups bind to the named law,
 answers name the law, and builds are incremental and resumable."""
 
+import json
 import shutil
 import sqlite3
 
@@ -57,6 +58,64 @@ def test_answer_names_the_law_of_every_citation(library):
     assert not result.abstained
     for citation in result.citations:
         assert f"《{citation.law}》{citation.article}" in result.text
+
+
+@pytest.fixture
+def library_copy(library, tmp_path):
+    """The library index copied, so that a prior written into it leaves the other tests' index alone."""
+    copy = tmp_path / "index"
+    shutil.copytree(library[1], copy)
+    return copy
+
+
+def test_category_prior_orders_hits_by_score_plus_offset(library_copy):
+    from rag.prior import PRIOR_FILE, CategoryPrior
+    from rag.retrieve import RetrieveOptions, search
+
+    question = "数据处理者应当履行哪些数据安全保护义务？"
+    index = open_index(library_copy)
+    assert index.prior is None
+    plain = search(index, question, RetrieveOptions(k=200))
+    offsets = {"法律": -0.5}  # the seed regulation has no category ("")
+    CategoryPrior(offsets).save(library_copy / PRIOR_FILE)
+    index = open_index(library_copy)
+    ranked = search(index, question, RetrieveOptions(k=200))
+    expected = sorted(plain, key=lambda h: -(h.score + offsets.get(index.categories[h.doc_id], 0.0)))
+    assert [(h.doc_id, h.article) for h in ranked] == [(h.doc_id, h.article) for h in expected]
+    assert plain[0].law == "中华人民共和国数据安全法" and ranked[0].law == "贵州省大数据发展应用促进条例"
+    assert all(h.scores.get("prior") == -0.5 for h in ranked if h.law != "贵州省大数据发展应用促进条例")
+    unchanged = search(index, question, RetrieveOptions(k=200, prior=False))
+    assert [(h.doc_id, h.article, h.score) for h in unchanged] == [(h.doc_id, h.article, h.score) for h in plain]
+
+
+def test_prior_command_fits_the_index_prior_and_refits_the_same(library_copy, tmp_path, capsys):
+    from rag.cli import main
+    from rag.prior import PRIOR_FILE, load_prior
+
+    questions = tmp_path / "q.jsonl"
+    gold = [
+        ("开展数据处理活动应当建立健全全流程数据安全管理制度吗？", "中华人民共和国数据安全法", "第二十七条"),
+        ("国家对数据实行分类分级保护吗？", "中华人民共和国数据安全法", "第二十一条"),
+        ("电子签名什么情况下视为可靠？", "中华人民共和国电子签名法", "第十三条"),
+        ("公共数据怎样共享开放？", "贵州省大数据发展应用促进条例", "第十六条"),
+        ("数据安全责任由谁负责？", "贵州省大数据发展应用促进条例", "第三十八条"),
+    ]
+    questions.write_text(
+        "".join(json.dumps({"id": str(i), "question": q, "gold": [{"law": law, "article": a}]}, ensure_ascii=False) + "\n" for i, (q, law, a) in enumerate(gold)),
+        encoding="utf-8",
+    )
+    command = ["prior", "--index", str(library_copy), str(questions), "--min-gold", "2"]
+    assert main(command) == 0
+    first = (library_copy / PRIOR_FILE).read_text(encoding="utf-8")
+    printed = capsys.readouterr().out
+    assert "已写入" in printed and "R@10 / R@100 / MRR@10" in printed
+    prior = load_prior(library_copy)
+    assert set(prior.offsets) == {"法律", ""} and max(prior.offsets.values()) == 0.0
+    assert prior.report["gold"] == {"": 2, "法律": 3} and prior.report["questions"] == 5
+    assert main(command) == 0
+    assert (library_copy / PRIOR_FILE).read_text(encoding="utf-8") == first
+    assert main(["prior", "--index", str(library_copy), "--remove"]) == 0
+    assert load_prior(library_copy) is None
 
 
 def test_adding_a_law_re_encodes_only_its_articles(library, library_path):

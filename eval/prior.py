@@ -1,0 +1,117 @@
+"""`rag prior`: fit an index's category prior (rag/prior.py) on questions with gold articles and write it into the
+index directory, where retrieval applies it.
+
+The candidates are each question's hits from hybrid retrieval without a prior (CANDIDATES of them: every article
+either retriever's pool brought in); articles a lookup pinned are left out, their place does not depend on
+scores. The command prints the offsets and Recall@10 / Recall@100 / MRR@10 on the fitting questions without and
+with them: numbers on the data it was fitted on, not a held-out measurement (docs/finetune.md has those)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import rag
+from rag.index import Index
+from rag.prior import PRIOR_FILE, CategoryPrior
+from rag.records import Hit
+from rag.retrieve import RetrieveOptions, search
+
+from .metrics import gold_ranks, mean, recall_at_k, reciprocal_rank
+from .questions import Catalog, LawArticle, Question, load_questions, resolve_gold
+
+__all__ = ["Candidates", "collect", "fit_prior", "rerank", "ranking_metrics", "run", "add_arguments"]
+
+CANDIDATES = 200  # hits kept per question: both retrievers' pools of 100 (RetrieveOptions.pool)
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """One question's hits without a prior, best first, and its gold articles."""
+
+    hits: tuple[Hit, ...]
+    gold: tuple[LawArticle, ...]
+
+
+def collect(index: Index, questions: Sequence[Question]) -> list[Candidates]:
+    """Each answerable question's candidates, as retrieval ranks them without a prior."""
+    options = RetrieveOptions(k=CANDIDATES, prior=False)
+    return [Candidates(tuple(search(index, q.question, options)), q.gold) for q in questions if q.gold]
+
+
+def _pinned(hit: Hit) -> bool:
+    return "lookup" in hit.scores or "definition" in hit.scores
+
+
+def _is_gold(hit: Hit, gold: Sequence[LawArticle]) -> bool:
+    found = LawArticle(hit.law, hit.article, hit.doc_id)
+    return any(g.matches(found) for g in gold)
+
+
+def fit_prior(index: Index, candidates: Sequence[Candidates], *, min_gold: int = 20) -> CategoryPrior:
+    rows = [(hit, c.gold) for c in candidates for hit in c.hits if not _pinned(hit)]
+    return CategoryPrior.fit(
+        [hit.score for hit, _ in rows],
+        [index.categories.get(hit.doc_id, "") for hit, _ in rows],
+        [_is_gold(hit, gold) for hit, gold in rows],
+        min_gold=min_gold,
+    )
+
+
+def rerank(index: Index, hits: Sequence[Hit], prior: CategoryPrior | None) -> list[Hit]:
+    """The hits as retrieval with `prior` would order them: pinned ones first, the others by score plus offset."""
+    if prior is None:
+        return list(hits)
+    pinned = [h for h in hits if _pinned(h)]
+    scored = [h for h in hits if not _pinned(h)]
+    scored.sort(key=lambda h: -(h.score + prior.offset(index.categories.get(h.doc_id, ""))))
+    return pinned + scored
+
+
+def ranking_metrics(index: Index, candidates: Sequence[Candidates], prior: CategoryPrior | None) -> dict[str, float]:
+    ranks = [
+        gold_ranks([LawArticle(h.law, h.article, h.doc_id) for h in rerank(index, c.hits, prior)], c.gold)
+        for c in candidates
+    ]
+    return {
+        "recall@10": mean(recall_at_k(r, 10) for r in ranks) or 0.0,
+        "recall@100": mean(recall_at_k(r, 100) for r in ranks) or 0.0,
+        "mrr@10": mean(reciprocal_rank(r, 10) for r in ranks) or 0.0,
+    }
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--index", required=True, help="法规库索引目录（先验写入其中的 prior.json）")
+    parser.add_argument(
+        "questions", nargs="*", default=["eval/questions/stard_tune.jsonl"], help="含标准条文的问题集（默认 STARD 调参集）"
+    )
+    parser.add_argument("--min-gold", type=int, default=20, help="一个类别至少要有这么多标准条文才拟合偏移（默认 20）")
+    parser.add_argument("--remove", action="store_true", help="删除该索引的先验，不拟合")
+
+
+def run(args) -> int:
+    folder = Path(args.index)
+    if args.remove:
+        (folder / PRIOR_FILE).unlink(missing_ok=True)
+        print(f"已删除 {folder / PRIOR_FILE}（如有）")
+        return 0
+    index = rag.get_index(folder)
+    resolution = resolve_gold([q for path in args.questions for q in load_questions(path)], Catalog.from_index(index))
+    candidates = collect(index, resolution.questions)
+    prior = fit_prior(index, candidates, min_gold=args.min_gold)
+    before, after = ranking_metrics(index, candidates, None), ranking_metrics(index, candidates, prior)
+    report = {"questions": len(candidates), "sources": [str(p) for p in args.questions], "model": index.embedder.spec.name}
+    prior = CategoryPrior(prior.offsets, prior.min_gold, prior.regularization, {**prior.report, **report, "fitting_set": {"without": before, "with": after}})
+    prior.save(folder / PRIOR_FILE)
+    index.prior = prior  # this process's loaded index ranks with it from now on
+    print(f"在 {len(candidates)} 个有标准条文的问题上拟合；各类别标准条文数：" + "，".join(f"{c} {n}" for c, n in prior.report["gold"].items()))
+    if not prior.offsets:
+        print(f"少于两个类别有 {args.min_gold} 条以上标准条文：不加偏移")
+    for category, offset in sorted(prior.offsets.items(), key=lambda item: -item[1]):
+        print(f"  {category:8s} {offset:+.3f}")
+    print("拟合所用问题上（不是留出集）R@10 / R@100 / MRR@10：")
+    for name, values in (("无先验", before), ("有先验", after)):
+        print(f"  {name} {values['recall@10']:.3f} / {values['recall@100']:.3f} / {values['mrr@10']:.3f}")
+    print(f"已写入 {folder / PRIOR_FILE}")
+    return 0
