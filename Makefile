@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run ask test browser-deps index-library index-stard-laws calibrate finetune index-library-tuned index-stard-laws-tuned calibrate-library-tuned eval eval-library bench clean
+.PHONY: setup run ask test browser-deps index-library index-stard-laws calibrate prior finetune index-library-tuned index-stard-laws-tuned calibrate-library-tuned eval eval-library bench clean
 
 setup: $(STAMP)
 
@@ -48,6 +48,11 @@ index-stard-laws: setup
 LIBRARY_INDEX ?= indexes/stard-laws
 calibrate: setup
 	$(BIN)/rag calibrate --library-index $(LIBRARY_INDEX)
+
+# The category prior shipped for the default model (rag/prior.json): fitted on stard_tune over the whole
+# library (make index-library first); then make calibrate, whose library side is ranked with it
+prior: setup
+	$(BIN)/rag prior --index indexes/library --out rag/prior.json
 
 # MNRL fine-tuning of the default model on the STARD tuning split, in two rounds. Round 1: BM25 hard
 # negatives from FINETUNE_INDEX, by default the 103-law index (make index-stard-laws, minutes to build;

@@ -11,7 +11,8 @@ Examples, each a question run through retrieval on an index (never a held-out se
     seed_conversation seed_conv_tune's turns on the seed index, each as answer() rewrote it from the turns
                       before (1 when a gold article is within the quoted articles; unanswerable turns go
                       to seed_unanswerable)
-    library           stard_tune asked of a library index (1 when a gold article is in the top hits)
+    library           stard_tune asked of a library index, ranked with its category prior (rag/prior.py) (1 when a
+                      gold article is in the top hits)
 Two models are fitted: one for an index of one law, on the seed groups, and one for a library, on the
 single questions of every group but seed_english_tune (the library model has seen neither
 conversations nor those English questions, and is the one fitted before they were added). Each threshold is

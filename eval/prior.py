@@ -8,13 +8,13 @@ with them: numbers on the data it was fitted on, not a held-out measurement (doc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
 import rag
 from rag.index import Index
-from rag.prior import PRIOR_FILE, CategoryPrior
+from rag.prior import PRIOR_FILE, PRIOR_PATH, CategoryPrior, load_prior
 from rag.records import Hit
 from rag.retrieve import RetrieveOptions, search
 
@@ -87,7 +87,8 @@ def add_arguments(parser) -> None:
         "questions", nargs="*", default=["eval/questions/stard_tune.jsonl"], help="含标准条文的问题集（默认 STARD 调参集）"
     )
     parser.add_argument("--min-gold", type=int, default=20, help="一个类别至少要有这么多标准条文才拟合偏移（默认 20）")
-    parser.add_argument("--remove", action="store_true", help="删除该索引的先验，不拟合")
+    parser.add_argument("--out", help=f"写入的先验文件（默认索引目录中的 {PRIOR_FILE}；随包提供的是 {PRIOR_PATH}）")
+    parser.add_argument("--remove", action="store_true", help="删除该索引自己的先验，不拟合")
 
 
 def run(args) -> int:
@@ -101,10 +102,12 @@ def run(args) -> int:
     candidates = collect(index, resolution.questions)
     prior = fit_prior(index, candidates, min_gold=args.min_gold)
     before, after = ranking_metrics(index, candidates, None), ranking_metrics(index, candidates, prior)
-    report = {"questions": len(candidates), "sources": [str(p) for p in args.questions], "model": index.embedder.spec.name}
-    prior = CategoryPrior(prior.offsets, prior.min_gold, prior.regularization, {**prior.report, **report, "fitting_set": {"without": before, "with": after}})
-    prior.save(folder / PRIOR_FILE)
-    index.prior = prior  # this process's loaded index ranks with it from now on
+    model = index.embedder.spec.name
+    report = {"questions": len(candidates), "sources": [str(p) for p in args.questions], "index": str(folder), "fitting_set": {"without": before, "with": after}}
+    prior = replace(prior, model=model, report={**prior.report, **report})
+    out = Path(args.out) if args.out else folder / PRIOR_FILE
+    prior.save(out)
+    index.prior = load_prior(folder, model)  # this process's loaded index ranks with what it will load from now on
     print(f"在 {len(candidates)} 个有标准条文的问题上拟合；各类别标准条文数：" + "，".join(f"{c} {n}" for c, n in prior.report["gold"].items()))
     if not prior.offsets:
         print(f"少于两个类别有 {args.min_gold} 条以上标准条文：不加偏移")
@@ -113,5 +116,5 @@ def run(args) -> int:
     print("拟合所用问题上（不是留出集）R@10 / R@100 / MRR@10：")
     for name, values in (("无先验", before), ("有先验", after)):
         print(f"  {name} {values['recall@10']:.3f} / {values['recall@100']:.3f} / {values['mrr@10']:.3f}")
-    print(f"已写入 {folder / PRIOR_FILE}")
+    print(f"已写入 {out}")
     return 0

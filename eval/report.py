@@ -12,7 +12,7 @@ from typing import Callable, Literal
 
 from rag.abstention import Calibration, load_calibration
 from rag.prior import load_prior
-from rag.index import write_atomic
+from rag.index import recorded_model, write_atomic
 
 from .calibrate import models_of, plot_tradeoff
 
@@ -194,7 +194,7 @@ def _config_details(config: ConfigResult) -> list[str]:
 
 
 def _prior_line(index: str) -> str:
-    prior = load_prior(index) if index else None
+    prior = load_prior(index, recorded_model(index)) if index else None
     if prior is None or not prior.offsets:
         return "无（检索分数不按法规类别调整）"
     offsets = "，".join(f"{c or '（无类别）'} {v:+.3f}" for c, v in sorted(prior.offsets.items(), key=lambda item: -item[1]))

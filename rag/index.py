@@ -50,7 +50,7 @@ from .records import Chunk, Law
 from .sentences import SentenceVectors, sentence_texts
 from .store import Store, StoreSpec, VersionRows, open_store, write_store
 
-__all__ = ["Index", "LawInfo", "build_index", "open_index", "check_stale", "write_atomic", "encoded_texts", "FORMAT"]
+__all__ = ["Index", "LawInfo", "build_index", "open_index", "check_stale", "recorded_model", "write_atomic", "encoded_texts", "FORMAT"]
 
 FORMAT = 3  # 2: definitions stored with each version; 3: sentence vectors
 Progress = Callable[[int, int], None]
@@ -327,6 +327,15 @@ def _current_version(out: Path) -> Path | None:
     return out / name if name else None
 
 
+def recorded_model(path: str | Path) -> str | None:
+    """The embedding model the live version of an index directory was built with; None when it holds no index."""
+    version = _current_version(Path(path))
+    try:
+        return json.loads((version / "manifest.json").read_text(encoding="utf-8"))["model"]["name"] if version else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def check_stale(manifest: dict, model: ModelSpec, chunking: ChunkSettings) -> list[str]:
     """Why an index no longer matches its sources or settings; empty when it is current."""
     reasons: list[str] = []
@@ -452,7 +461,7 @@ def open_index(
         names=names,
         definitions=definitions,
         sentences=sentences,
-        prior=load_prior(path),
+        prior=load_prior(path, embedder.spec.name),
         warnings=warnings,
         load_seconds=time.perf_counter() - started,
     )

@@ -8,7 +8,9 @@ that the offsets are in the fused score's units. Categories with too few gold ar
 offset (as the best-supported one), so that a question about the constitution is not buried for want of examples.
 
 `rag prior` (eval/prior.py) fits it on an index's candidates for a question set and writes prior.json into the
-index directory; retrieval applies it when it is there."""
+index directory; retrieval applies it when it is there. rag/prior.json, shipped with the package, is the one
+fitted on the whole library indexed with the default model: an index with no prior of its own that encodes with
+the same model uses it."""
 
 from __future__ import annotations
 
@@ -23,11 +25,13 @@ import numpy as np
 __all__ = ["CategoryPrior", "PRIOR_FILE", "load_prior"]
 
 PRIOR_FILE = "prior.json"  # in the index directory, beside its own calibration.json
+PRIOR_PATH = Path(__file__).with_name(PRIOR_FILE)  # the shipped one, for the default model
 
 
 @dataclass(frozen=True)
 class CategoryPrior:
     offsets: dict[str, float]  # category → added to the fused score (≤ 0; unlisted categories: 0)
+    model: str = ""  # the embedding model whose fused scores it was fitted on
     min_gold: int = 20  # gold articles a category needs in the fitting data to get an offset
     regularization: float = 1.0  # sklearn's C
     report: dict = field(default_factory=dict)  # what it was fitted on and what it did there
@@ -65,19 +69,26 @@ class CategoryPrior:
         raw = {c: w / score_weight for c, w in zip(fitted, category_weights)}
         best = max(raw.values())
         return cls(
-            offsets={c: round(v - best, 4) for c, v in raw.items()},
+            offsets={c: round(float(v - best), 4) for c, v in raw.items()},
             min_gold=min_gold,
             regularization=regularization,
             report={"gold": dict(sorted(gold_per_category.items())), "candidates": len(keep)},
         )
 
     def to_dict(self) -> dict:
-        return {"offsets": self.offsets, "min_gold": self.min_gold, "regularization": self.regularization, "report": self.report}
+        return {
+            "offsets": self.offsets,
+            "model": self.model,
+            "min_gold": self.min_gold,
+            "regularization": self.regularization,
+            "report": self.report,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> CategoryPrior:
         return cls(
             offsets={str(c): float(v) for c, v in data["offsets"].items()},
+            model=str(data.get("model", "")),
             min_gold=int(data.get("min_gold", 20)),
             regularization=float(data.get("regularization", 1.0)),
             report=dict(data.get("report", {})),
@@ -89,14 +100,22 @@ class CategoryPrior:
         write_atomic(Path(path), (json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
 
 
-def load_prior(index_dir: str | Path) -> CategoryPrior | None:
-    """The prior `rag prior` wrote into the index directory; None when there is none."""
+def _read(path: Path) -> CategoryPrior:
     from .errors import IndexUnavailable
 
-    path = Path(index_dir) / PRIOR_FILE
-    if not path.is_file():
-        return None
     try:
         return CategoryPrior.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
-        raise IndexUnavailable(f"无法读取法规类别先验 {path}（{error}）。请重新运行 rag prior --index {index_dir}，或删除该文件") from error
+        raise IndexUnavailable(f"无法读取法规类别先验 {path}（{error}）。请重新运行 rag prior，或删除该文件") from error
+
+
+def load_prior(index_dir: str | Path, model: str | None = None) -> CategoryPrior | None:
+    """The prior `rag prior` wrote into the index directory; else, for an index encoding with `model`, the shipped
+    one when it was fitted on that model's scores; else None."""
+    own = Path(index_dir) / PRIOR_FILE
+    if own.is_file():
+        return _read(own)
+    if model is not None and PRIOR_PATH.is_file():
+        shipped = _read(PRIOR_PATH)
+        return shipped if shipped.model == model else None
+    return None

@@ -73,12 +73,11 @@ def test_category_prior_orders_hits_by_score_plus_offset(library_copy):
     from rag.retrieve import RetrieveOptions, search
 
     question = "数据处理者应当履行哪些数据安全保护义务？"
-    index = open_index(library_copy)
-    assert index.prior is None
-    plain = search(index, question, RetrieveOptions(k=200))
+    plain = search(open_index(library_copy), question, RetrieveOptions(k=200, prior=False))
     offsets = {"法律": -0.5}  # the seed regulation has no category ("")
     CategoryPrior(offsets).save(library_copy / PRIOR_FILE)
     index = open_index(library_copy)
+    assert index.prior == CategoryPrior(offsets)  # its own, not the shipped one
     ranked = search(index, question, RetrieveOptions(k=200))
     expected = sorted(plain, key=lambda h: -(h.score + offsets.get(index.categories[h.doc_id], 0.0)))
     assert [(h.doc_id, h.article) for h in ranked] == [(h.doc_id, h.article) for h in expected]
@@ -86,6 +85,14 @@ def test_category_prior_orders_hits_by_score_plus_offset(library_copy):
     assert all(h.scores.get("prior") == -0.5 for h in ranked if h.law != "贵州省大数据发展应用促进条例")
     unchanged = search(index, question, RetrieveOptions(k=200, prior=False))
     assert [(h.doc_id, h.article, h.score) for h in unchanged] == [(h.doc_id, h.article, h.score) for h in plain]
+
+
+def test_a_library_index_of_the_default_model_uses_the_shipped_prior(library_copy):
+    from rag.prior import PRIOR_PATH, load_prior
+
+    index = open_index(library_copy)
+    assert PRIOR_PATH.is_file() and index.prior == load_prior(PRIOR_PATH.parent / "no-such-index", index.embedder.spec.name)
+    assert index.prior.offsets["法律"] == 0.0 and min(index.prior.offsets.values()) < 0
 
 
 def test_prior_command_fits_the_index_prior_and_refits_the_same(library_copy, tmp_path, capsys):

@@ -66,3 +66,19 @@ def test_a_corrupt_prior_file_names_the_fix(tmp_path):
     (tmp_path / PRIOR_FILE).write_text(json.dumps({"offsets": "not a table"}), encoding="utf-8")
     with pytest.raises(IndexUnavailable, match="rag prior"):
         load_prior(tmp_path)
+
+
+def test_an_index_without_its_own_prior_uses_the_shipped_one_for_its_model(tmp_path, monkeypatch):
+    import rag.prior
+
+    shipped = CategoryPrior({"法律": 0.0, "司法解释": -0.1}, model="default-model")
+    shipped.save(tmp_path / "shipped.json")
+    monkeypatch.setattr(rag.prior, "PRIOR_PATH", tmp_path / "shipped.json")
+    index_dir = tmp_path / "index"
+    index_dir.mkdir()
+    assert load_prior(index_dir, "default-model") == shipped
+    assert load_prior(index_dir, "models/e5-small-stard") is None  # fitted on another model's scores
+    assert load_prior(index_dir) is None
+    own = CategoryPrior({"法律": 0.0, "行政法规": -0.2}, model="default-model")
+    own.save(index_dir / PRIOR_FILE)
+    assert load_prior(index_dir, "default-model") == own
