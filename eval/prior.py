@@ -88,14 +88,16 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument("--min-gold", type=int, default=20, help="一个类别至少要有这么多标准条文才拟合偏移（默认 20）")
     parser.add_argument("--out", help=f"写入的先验文件（默认索引目录中的 {PRIOR_FILE}；随包提供的是 {PRIOR_PATH}）")
-    parser.add_argument("--remove", action="store_true", help="删除该索引自己的先验，不拟合")
+    parser.add_argument(
+        "--off", action="store_true", help="不拟合，写入一个不加偏移的先验：这个索引不再用随包的先验（删除 prior.json 即恢复）"
+    )
 
 
 def run(args) -> int:
     folder = Path(args.index)
-    if args.remove:
-        (folder / PRIOR_FILE).unlink(missing_ok=True)
-        print(f"已删除 {folder / PRIOR_FILE}（如有）")
+    if args.off:
+        CategoryPrior(offsets={}, report={"off": True}).save(folder / PRIOR_FILE)
+        print(f"已写入 {folder / PRIOR_FILE}：这个索引的检索不按法规类别调整")
         return 0
     index = rag.get_index(folder)
     resolution = resolve_gold([q for path in args.questions for q in load_questions(path)], Catalog.from_index(index))

@@ -121,8 +121,8 @@ def test_prior_command_fits_the_index_prior_and_refits_the_same(library_copy, tm
     assert prior.report["gold"] == {"": 2, "法律": 3} and prior.report["questions"] == 5
     assert main(command) == 0
     assert (library_copy / PRIOR_FILE).read_text(encoding="utf-8") == first
-    assert main(["prior", "--index", str(library_copy), "--remove"]) == 0
-    assert load_prior(library_copy) is None
+    assert main(["prior", "--index", str(library_copy), "--off"]) == 0
+    assert open_index(library_copy).prior.offsets == {}  # its own, empty: the shipped one no longer applies
 
 
 def test_adding_a_law_re_encodes_only_its_articles(library, library_path):
