@@ -12,7 +12,8 @@ Layout of an index directory:
     v-<id>/sentence_rows.npy  and the chunk row of each
     milvus.db               embedded Milvus Lite database (Milvus store without --milvus-uri)
     embeddings.sqlite       embedding cache shared by all versions (incremental, resumable builds)
-    prior.json              offsets by kind of law, fitted on questions (rag prior; optional, rag/prior.py)
+    prior.json              offsets by kind of law, fitted on questions (rag prior; optional: without it an index of
+                            the default model uses the shipped rag/prior.json; rag/prior.py)
     .lock                   held while building
 """
 
