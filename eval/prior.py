@@ -21,7 +21,7 @@ from rag.retrieve import RetrieveOptions, search
 from .metrics import gold_ranks, mean, recall_at_k, reciprocal_rank
 from .questions import Catalog, LawArticle, Question, load_questions, resolve_gold
 
-__all__ = ["Candidates", "collect", "fit_prior", "rerank", "ranking_metrics", "run", "add_arguments"]
+__all__ = ["Candidates", "collect", "fit_prior", "ranking_metrics", "run", "add_arguments"]
 
 CANDIDATES = 200  # hits kept per question: both retrievers' pools of 100 (RetrieveOptions.pool)
 
@@ -59,21 +59,14 @@ def fit_prior(index: Index, candidates: Sequence[Candidates], *, min_gold: int =
     )
 
 
-def rerank(index: Index, hits: Sequence[Hit], prior: CategoryPrior | None) -> list[Hit]:
-    """The hits as retrieval with `prior` would order them: pinned ones first, the others by score plus offset."""
-    if prior is None:
-        return list(hits)
-    pinned = [h for h in hits if _pinned(h)]
-    scored = [h for h in hits if not _pinned(h)]
-    scored.sort(key=lambda h: -(h.score + prior.offset(index.categories.get(h.doc_id, ""))))
-    return pinned + scored
-
-
-def ranking_metrics(index: Index, candidates: Sequence[Candidates], prior: CategoryPrior | None) -> dict[str, float]:
-    ranks = [
-        gold_ranks([LawArticle(h.law, h.article, h.doc_id) for h in rerank(index, c.hits, prior)], c.gold)
-        for c in candidates
+def ranking_metrics(index: Index, questions: Sequence[Question], candidates: Sequence[Candidates] | None = None) -> dict[str, float]:
+    """Recall@10 / Recall@100 / MRR@10 of the index's own retrieval (with its prior); `candidates`: rankings
+    already collected for these questions, used instead of retrieving again."""
+    rankings = [c.hits for c in candidates] if candidates is not None else [
+        search(index, q.question, RetrieveOptions(k=100)) for q in questions if q.gold
     ]
+    golds = [q.gold for q in questions if q.gold]
+    ranks = [gold_ranks([LawArticle(h.law, h.article, h.doc_id) for h in hits], gold) for hits, gold in zip(rankings, golds)]
     return {
         "recall@10": mean(recall_at_k(r, 10) for r in ranks) or 0.0,
         "recall@100": mean(recall_at_k(r, 100) for r in ranks) or 0.0,
@@ -101,9 +94,11 @@ def run(args) -> int:
         return 0
     index = rag.get_index(folder)
     resolution = resolve_gold([q for path in args.questions for q in load_questions(path)], Catalog.from_index(index))
-    candidates = collect(index, resolution.questions)
+    questions = resolution.questions
+    candidates = collect(index, questions)
     prior = fit_prior(index, candidates, min_gold=args.min_gold)
-    before, after = ranking_metrics(index, candidates, None), ranking_metrics(index, candidates, prior)
+    # "after" is measured by retrieval itself, on a copy of the index that holds the new prior
+    before, after = ranking_metrics(index, questions, candidates), ranking_metrics(replace(index, prior=prior), questions)
     model = index.embedder.spec.name
     report = {"questions": len(candidates), "sources": [str(p) for p in args.questions], "index": str(folder), "fitting_set": {"without": before, "with": after}}
     prior = replace(prior, model=model, report={**prior.report, **report})
