@@ -23,7 +23,7 @@ from embeddings.model import DEFAULT_MODEL
 
 from .errors import RagError
 from .index import Index, write_atomic
-from .lexical import content_terms, content_words
+from .lexical import TOPIC_MARKERS, content_terms, content_words
 from .records import Hit
 
 __all__ = [
@@ -146,7 +146,7 @@ def _focus(question: str) -> str:
             before = range(i - 1, max(-1, i - 1 - _FOCUS_WINDOW), -1)
             for j in (*after, *before):
                 near, flag = words[j]
-                if len(near) >= 2 and near not in _ASKING and near not in _BETWEEN and (flag.startswith("n") or flag in _NOUN_TAGS):
+                if len(near) >= 2 and near not in _ASKING and near not in _BETWEEN and near not in TOPIC_MARKERS and (flag.startswith("n") or flag in _NOUN_TAGS):
                     return near
             return ""
     return ""

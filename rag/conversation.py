@@ -34,7 +34,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from .index import Index
-from .lexical import content_terms, tokenize
+from .lexical import TOPIC_MARKERS, content_terms, tokenize
 from .lookup import find_article_refs
 from .numerals import CN_NUMBER, cn_to_int, int_to_cn
 from .records import Answer
@@ -53,7 +53,7 @@ class Cues:
     )
     trailing: tuple[str, ...] = ("呢",)  # 那人才呢？
     # Words after a subject that only mark it as the topic: 数据标注这块呢？, 资金方面呢？
-    topic_markers: tuple[str, ...] = ("这一块", "这块", "这一方面", "这方面", "方面")
+    topic_markers: tuple[str, ...] = TOPIC_MARKERS
     # Words standing for a cited article (never matched inside 条例, nor 它 inside 其它)
     back_refs: tuple[str, ...] = (
         "这一条", "这条规定", "这条", "该条", "本条", "此条", "上述规定", "这个规定", "这项规定", "该规定", "这一规定",

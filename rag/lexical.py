@@ -16,14 +16,18 @@ import numpy as np
 
 from . import jieba_trie
 
-__all__ = ["Tokenizer", "tokenize", "content_terms", "content_words", "strip_filler", "LexicalIndex", "load_jieba_in_background"]
+__all__ = ["Tokenizer", "TOPIC_MARKERS", "tokenize", "content_terms", "content_words", "strip_filler", "LexicalIndex", "load_jieba_in_background"]
 
 Tokenizer = Literal["bigram", "jieba"]
 
 _CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[a-z0-9]+")
+# Words after a subject that only mark it as the topic (智慧医疗方面有什么要求？, 数据标注这块呢？):
+# they say nothing of what is asked, and statutes do not use them so
+TOPIC_MARKERS = ("这一方面", "这方面", "方面", "这一块", "这块")
 # Filler that questions carry and statutes do not; kept out of query terms so they neither
 # count as support for an answer nor as missing support.
 _QUESTION_FILLER = re.compile(
+    "|".join(TOPIC_MARKERS) + "|"
     r"什么时候|何时|什么|怎么|怎样|如何|哪些|哪个|哪里|哪儿|是否|是不是|有没有|能不能|可不可以|会不会|要不要|需不需要|"
     r"请问|一下|吗|呢|吧|啊|我们|我|你|他们|这个|那个|这部|本条例|条例|规定|法规|有关|关于|相关|具体|"
     r"哪|谁|多少|几|为什么|可以|应该|需要|的|了|和|与|或|及|在|是|有|对|要|能|会|都|也|就"

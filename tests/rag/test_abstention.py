@@ -168,6 +168,7 @@ def test_a_bad_calibration_file_is_a_clear_error(tmp_path, monkeypatch):
         ("举报查实以后有奖金吗？", "奖金"),  # a yes/no question
         ("条例有没有规定罚款？", "罚款"),
         ("条例的立法目的", ""),  # no question word
+        ("智慧医疗方面有没有规定？", "医疗"),  # 方面 only marks the topic
     ],
 )
 def test_focus_is_the_noun_the_question_asks_for(question, focus):

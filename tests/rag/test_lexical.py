@@ -16,6 +16,8 @@ def test_bigram_tokens():
 
 def test_question_filler_is_not_content():
     assert content_terms("请问条例什么时候施行？") == ["施行"]
+    # a topic marker says what the question is about, not what it asks
+    assert content_terms("智慧医疗方面有什么要求？") == content_terms("智慧医疗有什么要求？")
 
 
 def test_filler_inside_a_noun_is_content():
