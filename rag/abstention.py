@@ -131,6 +131,7 @@ _ASKING = frozenset(
 # and words any question about a statute has (有没有规定罚款: the focus is 罚款)
 _BETWEEN = frozenset("是 的 了 要 有 会 能 可以 需要 应该 必须 都 也 还 就 在 给 由 被 对 和 与 及 呢 交 拿 算 规定 条例 法规 法律 本法".split())
 _NOUN_TAGS = ("vn", "an", "l", "j")
+_NEVER_FOCUS = _ASKING | _BETWEEN | frozenset(TOPIC_MARKERS)  # 方面 only marks the topic: 智慧医疗方面有什么要求
 _FOCUS_WINDOW = 3  # words looked at after, then before, the question word
 
 
@@ -146,7 +147,7 @@ def _focus(question: str) -> str:
             before = range(i - 1, max(-1, i - 1 - _FOCUS_WINDOW), -1)
             for j in (*after, *before):
                 near, flag = words[j]
-                if len(near) >= 2 and near not in _ASKING and near not in _BETWEEN and near not in TOPIC_MARKERS and (flag.startswith("n") or flag in _NOUN_TAGS):
+                if len(near) >= 2 and near not in _NEVER_FOCUS and (flag.startswith("n") or flag in _NOUN_TAGS):
                     return near
             return ""
     return ""
