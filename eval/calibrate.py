@@ -31,7 +31,7 @@ import io
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -44,9 +44,26 @@ from rag.records import Answer, Hit
 from rag.retrieve import RetrieveOptions, search
 
 from .metrics import citation_precision, gold_ranks, keyword_recall, mean
+from .plots import chinese_labels
 from .questions import Catalog, EvalError, LawArticle, load_questions, resolve_gold
 
-__all__ = ["Example", "Targets", "collect", "fit_calibration", "models_of", "choose_threshold", "run", "add_arguments", "QUESTIONS"]
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "Example",
+    "Targets",
+    "collect",
+    "fit_calibration",
+    "models_of",
+    "choose_threshold",
+    "describe_operating_point",
+    "tradeoff_figure",
+    "plot_tradeoff",
+    "run",
+    "add_arguments",
+    "QUESTIONS",
+]
 
 ROOT = Path(__file__).resolve().parent
 QUESTIONS = ROOT / "questions"
@@ -77,12 +94,16 @@ class Example:
 
 @dataclass(frozen=True)
 class Targets:
-    """The operating point's constraints (issue: answers a person can trust)."""
+    """The operating point's constraints (issue: answers a person can trust): the false abstention each group
+    of answerable questions may have, and the abstention wanted on unanswerable ones. The threshold meets the
+    limits; the goals are drawn on the trade-off plot, to show how far from them that threshold is."""
 
     seed_false_abstention: float = 0.02
     library_false_abstention: float = 0.05
     conversation_false_abstention: float = 0.05
     english_false_abstention: float = 0.05
+    offtopic_abstention: float = 0.95  # goal: STARD questions asked of the seed
+    near_topic_abstention: float = 0.85  # goal: near-topic and seed_dev unanswerable questions
 
     def limits(self) -> dict[str, float]:
         """The largest false abstention allowed in each group of answerable questions."""
@@ -92,6 +113,10 @@ class Targets:
             "seed_english": self.english_false_abstention,
             "library": self.library_false_abstention,
         }
+
+    def goals(self) -> dict[str, float]:
+        """The abstention wanted in each group of unanswerable questions."""
+        return {"seed_offtopic": self.offtopic_abstention, "seed_unanswerable": self.near_topic_abstention}
 
 
 @dataclass(frozen=True)
@@ -314,43 +339,74 @@ def models_of(calibration: Calibration) -> list[tuple[str, AbstentionModel, dict
     return models + [("多部法规的索引（整库）" if calibration.one_law else "所有索引", calibration.abstention, calibration.report)]
 
 
-def plot_tradeoff(calibration: Calibration) -> bytes:
-    """PNG, one panel per model: false abstention (seed answerable, conversation turns, library) against
-    off-topic and near-topic questions answered, the chosen point marked."""
-    import matplotlib
+_ANSWERABLE_NAMES = {
+    "seed_answerable": "条例的可回答题",
+    "seed_conversation": "条例的多轮对话各轮",
+    "seed_english": "条例的英文题",
+    "library": "整库（STARD 调参集）",
+}
+_UNANSWERABLE_NAMES = {"seed_offtopic": "无关问题", "seed_unanswerable": "近题"}
+_UNANSWERABLE_LEGEND = "实线：无关问题（STARD 的法律问题问条例）\n短划线：近题（与条例有关，条例没有规定）"
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def describe_operating_point(report: dict) -> str:
+    """A model's out-of-fold rates at its threshold, each group by name with its limit or goal."""
+    targets = Targets(**report.get("targets", {}))
+    limits, goals = targets.limits(), targets.goals()
+    rates = report.get("out_of_fold_at_threshold", {})
+    wrong = [f"{name} {rates[g]:.3f}（上限 {limits[g]:g}）" for g, name in _ANSWERABLE_NAMES.items() if rates.get(g) is not None]
+    right = [f"{name} {rates[g]:.3f}（目标 ≥ {goals[g]:g}）" for g, name in _UNANSWERABLE_NAMES.items() if rates.get(g) is not None]
+    return f"误拒率 {'、'.join(wrong)}；拒答率 {'、'.join(right)}"
+
+
+def tradeoff_figure(calibration: Calibration) -> Figure:
+    """One panel per model: false abstention (seed answerable, conversation turns, library) against
+    off-topic and near-topic questions answered, out of fold; the chosen point marked, the false-abstention
+    limits and the abstention goals drawn as dotted lines. Draw it inside chinese_labels()."""
+    from matplotlib.figure import Figure
 
     models = models_of(calibration)
-    figure, axes = plt.subplots(1, len(models), figsize=(6.4 * len(models), 4.6), dpi=110, squeeze=False)
-    names = {"seed_offtopic": "off-topic (STARD on the seed)", "seed_unanswerable": "near-topic and seed_dev unanswerable"}
-    answerable = (
-        ("seed_answerable", "x: seed answerable"),
-        ("seed_conversation", "x: seed conversation turns"),
-        ("seed_english", "x: seed English questions"),
-        ("library", "x: library (STARD tune)"),
-    )
-    for axis, (_, model, report) in zip(axes[0], models):
+    figure = Figure(figsize=(6.4 * len(models), 4.8), dpi=110, layout="constrained")
+    axes = figure.subplots(1, len(models), squeeze=False)[0]
+    for axis, (scope, model, report) in zip(axes, models):
         curve, chosen = report["curve"], report["out_of_fold_at_threshold"]
-        for group, label in answerable:
+        targets = Targets(**report.get("targets", {}))
+        limits = targets.limits()
+        for (group, name), color in zip(_ANSWERABLE_NAMES.items(), ("C0", "C1", "C2", "C3")):
             if chosen.get(group) is None:
                 continue
             for other, style in (("seed_offtopic", "-"), ("seed_unanswerable", "--")):
-                axis.plot([p[group] for p in curve], [1 - p[other] for p in curve], style, label=f"{label}; y: {names[other]}")
+                answered = [1 - p[other] for p in curve]
+                axis.plot([p[group] for p in curve], answered, style, color=color, label=f"{name} × {_UNANSWERABLE_NAMES[other]}")
                 axis.plot([chosen[group]], [1 - chosen[other]], "o", color="black")
-        axis.set_xlabel("false abstention rate (answerable questions abstained)")
-        axis.set_ylabel("share of unanswerable questions answered")
+            axis.axvline(limits[group], color=color, linestyle=":", linewidth=1)
+        for group, goal in targets.goals().items():
+            axis.axhline(1 - goal, color="gray", linestyle=":", linewidth=1)
+            axis.annotate(
+                f"目标：{_UNANSWERABLE_NAMES[group]}拒答 ≥ {goal:.0%}",
+                (0.3, 1 - goal),
+                xytext=(-4, 2),
+                textcoords="offset points",
+                ha="right",
+                fontsize=7,
+                color="dimgray",
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1},
+            )
+        axis.set_xlabel("误拒率（可回答的题被拒答的比例；竖点线：各组的上限）")
+        axis.set_ylabel("不可回答的题被回答的比例")
         axis.set_xlim(0, 0.3)
         axis.set_ylim(0, 1)
         axis.grid(alpha=0.3)
-        scope = "one-law index" if model is calibration.one_law else "library index"
-        axis.set_title(f"{scope}: threshold {model.threshold:.3f}, C {model.regularization:g} (out of fold)", fontsize=9)
-        axis.legend(fontsize=7)
+        axis.set_title(f"{scope}：阈值 {model.threshold:.3f}，C {model.regularization:g}（交叉验证，黑点为选定的工作点）", fontsize=9)
+        axis.legend(fontsize=7, title=_UNANSWERABLE_LEGEND, title_fontsize=7)
+    return figure
+
+
+def plot_tradeoff(calibration: Calibration) -> bytes:
+    """tradeoff_figure() as a PNG."""
     buffer = io.BytesIO()
-    figure.tight_layout()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
+    with chinese_labels():
+        tradeoff_figure(calibration).savefig(buffer, format="png")
     return buffer.getvalue()
 
 
@@ -382,17 +438,12 @@ def add_arguments(parser) -> None:
 
 def _print_summary(calibration: Calibration) -> None:
     for scope, model, report in models_of(calibration):
-        targets = report["targets"]
-        print(
-            f"【{scope}】拒答阈值 {model.threshold:.3f}（目标：种子可回答题误拒 ≤ {targets['seed_false_abstention']:.0%}，"
-            f"对话追问误拒 ≤ {targets['conversation_false_abstention']:.0%}，英文问题误拒 ≤ {targets['english_false_abstention']:.0%}，整库误拒 ≤ {targets['library_false_abstention']:.0%}）"
-        )
+        print(f"【{scope}】拒答阈值 {model.threshold:.3f}：交叉验证下{describe_operating_point(report)}")
         print("正则化强度 C（交叉验证，各 C 在满足目标的最大阈值处的拒答比例）：")
         for row in report.get("regularization_sweep", []):
             mark = " ← 选定" if row["regularization"] == model.regularization else ""
             print(f"  C={row['regularization']:<5g} 阈值 {row['threshold']:.3f}  " + "，".join(f"{g} {row[g]:.3f}" for g in GROUPS if row.get(g) is not None) + mark)
         print("各组样例（总数/参与拟合）：" + "，".join(f"{g} {c['examples']}/{c['fitted']}" for g, c in report["counts"].items()))
-        print("交叉验证下在该阈值的拒答比例：" + "，".join(f"{g} {v:.3f}" for g, v in report["out_of_fold_at_threshold"].items() if v is not None))
         print("特征系数（标准化后，正数倾向于回答）：")
         for name, weight in sorted(model.weights().items(), key=lambda item: -abs(item[1])):
             print(f"  {name:15s} {weight:+.3f}")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import itertools
 import json
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
@@ -14,10 +13,11 @@ from rag.abstention import Calibration, load_calibration
 from rag.prior import load_prior
 from rag.index import recorded_model, write_atomic
 
-from .calibrate import models_of, plot_tradeoff
+from .calibrate import describe_operating_point, models_of, plot_tradeoff
 
 from .harness import OK_RANK, SHOWN_HITS, ConfigResult, Report, Row, Summary
 from .metrics import CUTOFF, LOWER_IS_BETTER, METRIC_NAMES, RECALL_KS
+from .plots import chinese_labels
 from .questions import EvalError
 
 __all__ = [
@@ -41,7 +41,6 @@ _LISTED = 20  # questions listed per section of report.md
 _TIMING_TOLERANCE = 0.10  # relative change in a timing that compare() still calls the same…
 _TIMING_FLOOR = {"_ms": 1.0, "_s": 0.05}  # …or absolute change, whichever is larger
 _TIMINGS = frozenset(m for m in METRIC_NAMES if m.endswith(("_ms", "_s")))
-_CJK_FONTS = ["Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "SimHei", "Microsoft YaHei", "PingFang SC"]
 _HEADLINE: list[tuple[str, str]] = [
     ("recall@1", "Recall@1"),
     ("recall@5", "Recall@5"),
@@ -266,11 +265,7 @@ def _abstention_section(calibration: Calibration) -> list[str]:
         "",
     ]
     for scope, model, report in models:
-        rates = report.get("out_of_fold_at_threshold", {})
-        lines += [
-            f"- {scope}：阈值 {model.threshold:.3f}，C {model.regularization:g}；交叉验证下该阈值的拒答比例："
-            + "，".join(f"{g} {_fmt(v)}" for g, v in rates.items() if v is not None)
-        ]
+        lines += [f"- {scope}：阈值 {model.threshold:.3f}，C {model.regularization:g}；交叉验证下：{describe_operating_point(report)}"]
     weights = [model.weights() for _, model, _ in models]
     # the library model's features by weight, then terms only the one-law model has (its interactions)
     names = list(dict.fromkeys([name for name, _ in sorted(weights[-1].items(), key=lambda item: -abs(item[1]))] + [n for w in weights for n in w]))
@@ -283,32 +278,11 @@ def _abstention_section(calibration: Calibration) -> list[str]:
     ]
 
 
-def _register_cjk_fonts() -> bool:
-    """Add the system's CJK fonts to matplotlib when its font cache predates them (a cache written before
-    `make browser-deps` installed fonts-noto-cjk): the labels were drawn as empty boxes. False when the
-    system has none."""
-    from matplotlib import font_manager
-
-    def known() -> bool:
-        return bool({f.name for f in font_manager.fontManager.ttflist} & set(_CJK_FONTS))
-
-    if not known():
-        for path in font_manager.findSystemFonts():
-            if "CJK" in Path(path).name:
-                font_manager.fontManager.addfont(path)
-    return known()
-
-
 def plot_png(report: Report) -> bytes:
     """A PNG: Recall@k curves per configuration, and each question type's main metric per configuration."""
-    import matplotlib
     from matplotlib.figure import Figure
 
-    if not _register_cjk_fonts():
-        warnings.warn("没有找到中文字体，图中的中文会显示为方框；安装 fonts-noto-cjk（`make browser-deps`）后重新评测", stacklevel=2)
-    with matplotlib.rc_context({"font.family": "sans-serif", "font.sans-serif": [*_CJK_FONTS, "DejaVu Sans"]}), warnings.catch_warnings():
-        # one warning above instead of one per missing glyph
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+    with chinese_labels():
         figure = Figure(figsize=(12, 4.8), layout="constrained")
         curves, bars = figure.subplots(1, 2, width_ratios=[1, 1.4])
         for config, marker in zip(report.configs, itertools.cycle("os^Dv")):
