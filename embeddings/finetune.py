@@ -104,6 +104,7 @@ def finetune(
             batch_sampler=BatchSamplers.NO_DUPLICATES,
             prompts={"query": query_prompt, "positive": passage_prompt, **{n: passage_prompt for n in negative_columns}},
             save_strategy="no",
+            dataloader_pin_memory=model.device.type == "cuda",  # pinned memory only helps copies to a GPU (on CPU: a warning)
             report_to=[],
             logging_steps=10,
             disable_tqdm=False,  # the trainer's progress bar with its ETA (on CPU an epoch takes tens of minutes)

@@ -7,6 +7,9 @@ from safetensors.numpy import load_file
 from embeddings.finetune import FINETUNE_FILE, FinetuneSettings, TrainingExample, finetune
 from embeddings.model import ModelSpec, load_embedder
 
+# Fine-tuning on a CPU asks for no pinned memory (it only helps copies to a GPU; otherwise torch warns)
+pytestmark = pytest.mark.filterwarnings("error:.*pin_memory:UserWarning")
+
 TINY = FinetuneSettings(epochs=1, batch_size=3, negatives=1, max_seq_length=32, learning_rate=1e-4)
 EXAMPLES = [
     TrainingExample("公司欠薪怎么办？", "第五十条 用人单位应当按月以货币形式支付工资。", ("第十条 国家保护耕地。",)),
