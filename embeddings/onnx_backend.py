@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 
-from .query_tokenizer import QueryTokenizer, write_query_tokenizer
+from embeddings.query_tokenizer import QueryTokenizer, write_query_tokenizer
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer

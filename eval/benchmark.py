@@ -65,9 +65,8 @@ class EncodeRates:
 
 def encode_rates(library: Path, sample: int, repeats: int) -> EncodeRates:
     from embeddings.model import ModelSpec, load_embedder
-    from rag.chunks import chunk_laws, embed_text
     from rag.index import build_index
-    from rag.laws import law_files, load_laws
+    from rag.ingest import chunk_laws, embed_text, law_files, load_laws
 
     files = law_files([library])
     random.Random(7).shuffle(files)
@@ -104,8 +103,8 @@ def encode_rates(library: Path, sample: int, repeats: int) -> EncodeRates:
 def faiss_table(index_dir: Path, queries: list[str], repeats: int) -> list[FaissRow]:
     import faiss
 
-    from embeddings.store import build_faiss
     from rag import get_index
+    from rag.index import build_faiss
 
     loaded = get_index(index_dir)
     vectors = loaded.store.vectors.reconstruct_n(0, loaded.store.size)

@@ -1,5 +1,5 @@
 """`rag calibrate`: fit the abstention model and the whole-article quote cut-off on labelled questions,
-choose the operating point, and write rag/calibration.json (plus the feature table and a plot).
+choose the operating point, and write rag/answering/calibration.json (plus the feature table and a plot).
 
 Examples, each a question run through retrieval on an index (never a held-out set):
     seed_answerable   seed_dev answerable questions on the seed index (label 1 when a gold article is
@@ -11,7 +11,7 @@ Examples, each a question run through retrieval on an index (never a held-out se
     seed_conversation seed_conv_tune's turns on the seed index, each as answer() rewrote it from the turns
                       before (1 when a gold article is within the quoted articles; unanswerable turns go
                       to seed_unanswerable)
-    library           stard_tune asked of a library index, ranked with its category prior (rag/prior.py) (1 when a
+    library           stard_tune asked of a library index, ranked with its category prior (rag/index/prior.py) (1 when a
                       gold article is in the top hits)
 Two models are fitted: one for an index of one law, on the seed groups, and one for a library, on the
 single questions of every group but seed_english_tune (the library model has seen neither
@@ -19,7 +19,7 @@ conversations nor those English questions, and is the one fitted before they wer
 chosen on out-of-fold probabilities (5 folds by question or conversation id), so the rates printed
 are not the fit's own optimism; the final models are then fitted on all their examples.
 
-The shipped calibration (rag/calibration.json) is for the default embedding model. `--for-index` fits one for
+The shipped calibration (rag/answering/calibration.json) is for the default embedding model. `--for-index` fits one for
 the library index's own model (a fine-tuned one): the seed groups are measured on the bundled law indexed with
 that model, and the calibration and its feature table are written into the index directory, where answer()
 finds them."""
@@ -37,11 +37,20 @@ import numpy as np
 
 import rag
 from embeddings.model import DEFAULT_MODEL
-from rag.abstention import CALIBRATION_PATH, FEATURES, INDEX_CALIBRATION, AbstentionModel, Calibration, SecondArticle, measure_support
+from rag.answering import (
+    CALIBRATION_PATH,
+    FEATURES,
+    INDEX_CALIBRATION,
+    READ_HITS,
+    AbstentionModel,
+    Calibration,
+    SecondArticle,
+    measure_support,
+    read,
+)
 from rag.index import Index, write_atomic
-from rag.reader import READ_HITS, read
 from rag.records import Answer, Hit
-from rag.retrieve import RetrieveOptions, search
+from rag.retrieval import RetrieveOptions, search
 
 from .metrics import citation_precision, gold_ranks, keyword_recall, mean
 from .plots import chinese_labels

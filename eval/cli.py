@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
-from rag.generate import add_llm_options, llm_config_from_options
+from rag.answering import add_llm_options, llm_config_from_options
 
 from .harness import DEFAULT_CONFIGS, Report, Settings, build_configs, config_name, evaluate
 from .metrics import LOWER_IS_BETTER, METRIC_NAMES

@@ -14,10 +14,10 @@ from typing import Any, Callable, Sequence, TypeVar, get_args
 from tqdm import tqdm
 
 import rag
+from rag.answering import LLMConfig
 from rag.errors import RagError
-from rag.generate import LLMConfig
 from rag.records import Answer, Hit
-from rag.retrieve import Mode
+from rag.retrieval import Mode
 
 from .metrics import (
     CUTOFF,

@@ -1,4 +1,4 @@
-"""`rag prior`: fit an index's category prior (rag/prior.py) on questions with gold articles and write it into the
+"""`rag prior`: fit an index's category prior (rag/index/prior.py) on questions with gold articles and write it into the
 index directory, where retrieval applies it.
 
 The candidates are each question's hits from hybrid retrieval without a prior (CANDIDATES of them: every article
@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Sequence
 
 import rag
-from rag.index import Index
-from rag.prior import PRIOR_FILE, PRIOR_PATH, CategoryPrior, load_prior
+from rag.index import PRIOR_FILE, PRIOR_PATH, CategoryPrior, Index, load_prior
 from rag.records import Hit
-from rag.retrieve import RetrieveOptions, search
+from rag.retrieval import RetrieveOptions, search
 
 from .metrics import gold_ranks, mean, recall_at_k, reciprocal_rank
 from .questions import Catalog, LawArticle, Question, load_questions, resolve_gold

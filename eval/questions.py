@@ -14,7 +14,7 @@ from typing import Iterable
 
 from rag.errors import RagError
 from rag.index import Index
-from rag.numerals import make_label, parse_label
+from rag.ingest import make_label, parse_label
 
 __all__ = [
     "EvalError",

@@ -9,12 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Literal
 
-from rag.abstention import Calibration, load_calibration
-from rag.prior import load_prior
-from rag.index import recorded_model, write_atomic
+from rag.answering import Calibration, load_calibration
+from rag.index import load_prior, recorded_model, write_atomic
 
 from .calibrate import describe_operating_point, models_of, plot_tradeoff
-
 from .harness import OK_RANK, SHOWN_HITS, ConfigResult, Report, Row, Summary
 from .metrics import CUTOFF, LOWER_IS_BETTER, METRIC_NAMES, RECALL_KS
 from .plots import chinese_labels

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Sequence
 
 from embeddings.finetune import TrainingExample
-from rag.chunks import embed_text
 from rag.index import Index
-from rag.retrieve import Mode, RetrieveOptions, search
+from rag.ingest import embed_text
+from rag.retrieval import Mode, RetrieveOptions, search
 
 from .questions import Question
 

@@ -1,10 +1,10 @@
 """法规问答: retrieval-augmented question answering over Chinese laws and regulations."""
 
+from .answering import LLMConfig, load_llm_config
 from .api import ArticleView, answer, answer_stream, article, get_index, retrieve
 from .errors import GenerationError, IndexUnavailable, InvalidQuestion, RagError
-from .generate import LLMConfig, load_llm_config
 from .index import build_index, open_index
-from .laws import ParseError, load_laws, parse_law
+from .ingest import ParseError, load_laws, parse_law
 from .records import Answer, Article, Chunk, Citation, Hit, Law
 
 __all__ = [

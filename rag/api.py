@@ -9,15 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from embeddings.model import DEFAULT_MODEL, ModelSpec, cache_dir
+from embeddings.home import cache_dir
+from embeddings.model import DEFAULT_MODEL, ModelSpec
 
+from .answering import LLM, generate_answer, read, stream_answer
 from .errors import IndexUnavailable, InvalidQuestion
 from .index import Index, build_index, open_index
-from .conversation import rewrite_question
-from .generate import LLM, generate_answer, stream_answer
-from .reader import read
 from .records import Answer, Hit
-from .retrieve import Mode, RetrieveOptions, search
+from .retrieval import Mode, RetrieveOptions, rewrite_question, search
 
 __all__ = ["answer", "answer_stream", "retrieve", "article", "ArticleView", "get_index", "default_index_path", "DATA_DIR", "MAX_QUESTION_CHARS", "MAX_HISTORY_TURNS", "clean_question"]
 
@@ -134,7 +133,7 @@ def answer(
     history: the earlier answers of a conversation, oldest first; a follow-up question is
     rewritten from them (Answer.rewritten_question) before retrieval.
     llm: an LLM (LLMConfig, a spec such as "openai:qwen2.5:7b", or a backend) that writes the answer
-    from the same articles, each claim citing one (rag.generate); None for the extractive reader."""
+    from the same articles, each claim citing one (rag.answering.generate); None for the extractive reader."""
     text = clean_question(question)
     result = _extractive(text, index=index, k=k, mode=mode, laws=laws, model=model, history=history)
     if llm is not None:

@@ -1,19 +1,25 @@
-"""The `rag` command: a thin layer that calls the Python API and prints its records."""
+"""The `rag` command: a thin layer that calls the Python API and prints its records.
+
+`ask` and `index` live here; the client packages add theirs (ui: serve; eval: eval, calibrate, prior,
+finetune) through the entry-point group COMMAND_GROUP, each a function that adds subparsers."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 from .errors import RagError
 
-__all__ = ["main"]
+__all__ = ["main", "COMMAND_GROUP"]
+
+COMMAND_GROUP = "rag.commands"
 
 
 def _print_answer(result, *, show_passages: bool, shown: str = "") -> None:
     """Print an Answer; `shown` is the model's text already printed as it was generated."""
-    from .chunks import without_header
+    from .ingest import without_header
     from .records import Answer
 
     assert isinstance(result, Answer)
@@ -40,8 +46,8 @@ def _print_answer(result, *, show_passages: bool, shown: str = "") -> None:
 
 
 def _cmd_ask(args: argparse.Namespace) -> int:
+    from .answering import llm_config_from_options
     from .api import answer_stream
-    from .generate import llm_config_from_options
 
     llm = llm_config_from_options(args, args.config)
     live = llm is not None and sys.stdout.isatty()  # a terminal sees the model's text as it is written
@@ -65,9 +71,8 @@ def _cmd_index(args: argparse.Namespace) -> int:
     from embeddings.model import ModelSpec
 
     from .api import DATA_DIR, default_index_path
-    from .chunks import ChunkSettings
-    from .index import build_index
-    from .store import StoreSpec
+    from .index import StoreSpec, build_index
+    from .ingest import ChunkSettings
 
     paths = args.paths or [DATA_DIR]
     store = StoreSpec(kind=args.store, faiss_type=args.faiss, milvus_uri=args.milvus_uri, collection=args.collection)
@@ -105,72 +110,6 @@ def _cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
-    from ui.app import serve
-
-    serve(host=args.host, port=args.port, index=args.index, auth=args.auth)
-    return 0
-
-
-def _cmd_eval(args: argparse.Namespace) -> int:
-    from eval.cli import run
-
-    return run(args)
-
-
-def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from eval.calibrate import run
-
-    return run(args)
-
-
-def _cmd_prior(args: argparse.Namespace) -> int:
-    from eval.prior import run
-
-    return run(args)
-
-
-def _cmd_finetune(args: argparse.Namespace) -> int:
-    from embeddings.finetune import FinetuneSettings, finetune
-    from eval.questions import Catalog, load_questions, resolve_gold
-    from eval.training import mine_examples
-
-    from .api import get_index
-
-    settings = FinetuneSettings(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        negatives=args.negatives,
-        max_seq_length=args.max_seq_length,
-        seed=args.seed,
-    )
-    index = get_index(args.index)
-    # Gold articles checked against the index; bare labels (第五条) are bound to a single-law index
-    resolution = resolve_gold([q for path in args.questions for q in load_questions(path)], Catalog.from_index(index))
-    questions = resolution.questions
-    examples = mine_examples(index, questions, negatives=settings.negatives, mode=args.mine)
-    usable = sum(len(e.negatives) >= settings.negatives for e in examples)
-    print(
-        f"训练样例：{usable} 条（来自 {len(questions)} 个问题；每条 {settings.negatives} 个难负例，取自 {args.mine} 检索，"
-        f"不足的 {len(examples) - usable} 条不用；索引中找不到的标准条文 {len(resolution.missing)} 条）"
-    )
-    if not usable:
-        raise RagError(f"没有可用的训练样例：问题需有索引中存在的标准条文，且每条要有 {settings.negatives} 个难负例")
-    embedder = index.embedder
-    out = finetune(
-        embedder.model_path,
-        examples,
-        args.out,
-        settings=settings,
-        query_prompt=embedder.query_prefix,
-        passage_prompt=embedder.passage_prefix,
-        negatives_mined_by=f"{args.mine}:{index.path}",
-    )
-    print(f"微调后的模型已写入 {out}；用它建索引：rag index 法规目录 --out 索引目录 --model {out}")
-    return 0
-
-
 def _shard(text: str) -> tuple[int, int]:
     try:
         shard, shards = (int(part) for part in text.split("/"))
@@ -182,7 +121,7 @@ def _shard(text: str) -> tuple[int, int]:
 
 
 def _collection_name(text: str) -> str:
-    from .milvus_store import valid_collection_name
+    from .index import valid_collection_name
 
     if not valid_collection_name(text):
         raise argparse.ArgumentTypeError(f"集合名只能由字母、数字和下划线组成，且不以数字开头：{text}")
@@ -190,10 +129,9 @@ def _collection_name(text: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from embeddings.finetune import FinetuneSettings
     from embeddings.model import DEFAULT_MODEL, ModelSpec
 
-    from .generate import add_llm_options
+    from .answering import add_llm_options
 
     parser = argparse.ArgumentParser(prog="rag", description="法规问答：检索法规条文并给出带引用的回答")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -248,52 +186,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     index.set_defaults(func=_cmd_index)
 
-    tune = sub.add_parser("finetune", help="用问题集（含标准条文）微调嵌入模型（MNRL + 难负例）")
-    tune.add_argument("questions", nargs="+", help="问题集 JSONL（如 eval/questions/stard_tune.jsonl）")
-    tune.add_argument("--index", required=True, help="问题集所针对的索引目录（提供正例与难负例，及基础模型：从这个索引的嵌入模型接着训练）")
-    tune.add_argument(
-        "--mine",
-        choices=["bm25", "dense", "hybrid"],
-        default="bm25",
-        help="难负例按哪种检索取（默认 bm25；第二轮用已微调模型的索引与 hybrid，见 docs/finetune.md）",
-    )
-    tune.add_argument("--out", required=True, help="微调后模型的输出目录")
-    defaults = FinetuneSettings()
-    tune.add_argument("--epochs", type=int, default=defaults.epochs, help=f"训练轮数（默认 {defaults.epochs}）")
-    tune.add_argument("--negatives", type=int, default=defaults.negatives, help=f"每条样例的难负例数（默认 {defaults.negatives}）")
-    tune.add_argument("--batch-size", type=int, default=defaults.batch_size, help=f"批大小（默认 {defaults.batch_size}）")
-    tune.add_argument("--learning-rate", type=float, default=defaults.learning_rate, help=f"学习率（默认 {defaults.learning_rate}）")
-    tune.add_argument("--max-seq-length", type=int, default=defaults.max_seq_length, help=f"训练时的最大长度（默认 {defaults.max_seq_length}）")
-    tune.add_argument("--seed", type=int, default=defaults.seed, help="随机种子")
-    tune.set_defaults(func=_cmd_finetune)
-
-    serve = sub.add_parser("serve", help="启动网页问答界面")
-    serve.add_argument("--host", default="127.0.0.1", help="监听地址（默认仅本机 127.0.0.1）")
-    serve.add_argument("--port", type=int, default=7860, help="端口（默认 7860）")
-    serve.add_argument("--index", help="索引目录")
-    serve.add_argument("--auth", default=None, help="user:pass 形式的登录口令（对外开放时建议设置）")
-    serve.set_defaults(func=_cmd_serve)
-
-    evaluate = sub.add_parser("eval", help="在问题集上评测检索、引用、拒答与速度")
-    try:
-        from eval.cli import add_arguments
-    except ImportError:
-        evaluate.set_defaults(func=lambda _: print("评测模块不可用", file=sys.stderr) or 2)
-    else:
-        add_arguments(evaluate)
-        evaluate.set_defaults(func=_cmd_eval)
-
-    calibrate = sub.add_parser("calibrate", help="在调参问题集上拟合拒答模型、选定工作点与整条引用的长度上限")
-    from eval.calibrate import add_arguments as add_calibrate_arguments
-
-    add_calibrate_arguments(calibrate)
-    calibrate.set_defaults(func=_cmd_calibrate)
-
-    prior = sub.add_parser("prior", help="在含标准条文的问题集上拟合法规库索引的类别先验（法律、司法解释、行政法规…），写入索引目录")
-    from eval.prior import add_arguments as add_prior_arguments
-
-    add_prior_arguments(prior)
-    prior.set_defaults(func=_cmd_prior)
+    # Subcommands of the client packages (serve: ui, eval/calibrate/prior/finetune: eval), registered in
+    # pyproject.toml's entry-point group: the core package imports none of them
+    for plugin in sorted(entry_points(group=COMMAND_GROUP), key=lambda point: point.name):
+        plugin.load()(sub)
     return parser
 
 

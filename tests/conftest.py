@@ -38,7 +38,7 @@ def _library_titles(library: Path) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def library_law(library_path) -> Callable:
     """title → the parsed law of the library (the test is skipped when the library lacks it)."""
-    from rag.laws import parse_law
+    from rag.ingest.laws import parse_law
 
     @functools.lru_cache(maxsize=None)
     def law(title: str):

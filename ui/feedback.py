@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
 
-from embeddings.model import cache_dir
+from embeddings.home import cache_dir
 
 __all__ = ["feedback_path", "feedback_record", "append_feedback"]
 

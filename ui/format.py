@@ -10,7 +10,7 @@ import re
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 from urllib.parse import urlparse
 
-from rag.chunks import chinese_date, without_header
+from rag.ingest import chinese_date, without_header
 
 if TYPE_CHECKING:
     from rag.index import LawInfo

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from embeddings import onnx_backend
-from embeddings.onnx_backend import LAYOUT, WEIGHTS_FILE
 from embeddings.model import Embedder, ModelSpec
+from embeddings.onnx_backend import LAYOUT, WEIGHTS_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSAGES = [
@@ -226,7 +226,7 @@ def test_cpu_features_are_read_from_cpuinfo():
 
 
 def test_backend_and_precision_round_trip_through_the_manifest(tiny, seed_path, tmp_path):
-    from rag.index import build_index, open_index
+    from rag.index.build import build_index, open_index
 
     text = seed_path.read_text(encoding="utf-8")
     (tmp_path / "laws").mkdir()

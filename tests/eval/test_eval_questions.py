@@ -14,8 +14,8 @@ from eval.questions import (
     parse_questions,
     resolve_gold,
 )
-from rag.chunks import chunk_laws
-from rag.laws import load_laws
+from rag.ingest.chunks import chunk_laws
+from rag.ingest.laws import load_laws
 
 ROOT = Path(__file__).resolve().parents[2]
 SEED_SETS = [ROOT / "eval" / "questions" / "seed_dev.jsonl", ROOT / "eval" / "questions" / "seed_test.jsonl"]

@@ -192,7 +192,7 @@ def test_report_files(tmp_path):
 
 
 def test_report_states_the_category_prior_of_the_index(tmp_path):
-    from rag.prior import PRIOR_FILE, CategoryPrior
+    from rag.index.prior import PRIOR_FILE, CategoryPrior
 
     folder = tmp_path / "idx"
     folder.mkdir()

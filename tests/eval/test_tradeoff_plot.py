@@ -5,7 +5,7 @@ import numpy as np
 
 from eval.calibrate import Targets, describe_operating_point, plot_tradeoff, tradeoff_figure
 from eval.plots import chinese_labels
-from rag.abstention import Calibration, AbstentionModel
+from rag.answering.abstention import AbstentionModel, Calibration
 
 CURVE = [
     {"threshold": t, "seed_answerable": fa, "seed_offtopic": off, "seed_unanswerable": near}

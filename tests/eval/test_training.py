@@ -1,6 +1,6 @@
 from eval.questions import LawArticle, Question
 from eval.training import mine_examples
-from rag.chunks import embed_text
+from rag.ingest.chunks import embed_text
 
 
 def _gold(index, label):
@@ -39,7 +39,7 @@ def test_gold_missing_from_the_index_gives_no_example(seed_index):
 
 def test_negatives_follow_the_ranking_of_the_retriever_asked_for(seed_index):
     # A second round mines with the tuned model itself: its own best-ranked non-gold articles
-    from rag.retrieve import RetrieveOptions, search
+    from rag.retrieval.search import RetrieveOptions, search
 
     question = Question("d", "公共数据怎样共享开放？", (_gold(seed_index, "第十六条"),))
     for mode in ("dense", "hybrid", "bm25"):

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from rag.reader import ABSTAIN_TEXT, deferral_note
+from rag.answering.reader import ABSTAIN_TEXT, deferral_note
 from rag.records import Answer
 
 # One line per citation: "根据《法》第N条，<quote>[n]", "另据…", or for a named article "《法》第N条规定：<quote>[n]"

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from rag import api
 from rag.api import MAX_QUESTION_CHARS, answer, retrieve
 from rag.errors import InvalidQuestion
-from rag.index import build_index
+from rag.index.build import build_index
 from rag.records import Answer, Citation
 
 LAW = "贵州省大数据发展应用促进条例"

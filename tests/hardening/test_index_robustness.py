@@ -25,11 +25,11 @@ from typing import Iterator, Sequence
 import numpy as np
 import pytest
 
-import rag.index as index_module
+import rag.index.build as index_module
 from embeddings.model import DEFAULT_MODEL, ModelSpec, load_embedder
-from rag.chunks import ChunkSettings
 from rag.errors import IndexUnavailable
-from rag.index import build_index, encoded_texts, open_index
+from rag.index.build import build_index, encoded_texts, open_index
+from rag.ingest.chunks import ChunkSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD_SECONDS = 240  # a child that has not finished its part by then is killed and the test fails
@@ -78,9 +78,9 @@ def child_build(folder: str, out: str, fake: bool, stall: str) -> None:
         return wrapper
 
     if stall == "write":
-        import rag.store
+        import rag.index.store
 
-        rag.store.save_faiss = stalling(rag.store.save_faiss)
+        rag.index.store.save_faiss = stalling(rag.index.store.save_faiss)
     elif stall == "switch":
         index_module.write_atomic = stalling(index_module.write_atomic)
 

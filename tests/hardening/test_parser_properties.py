@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rag.chunks import chunk_law
-from rag.laws import ParseError, parse_law, parse_text
-from rag.lookup import LawNames
-from rag.numerals import int_to_cn, make_label, parse_label
+from rag.ingest.chunks import chunk_law
+from rag.ingest.laws import ParseError, parse_law, parse_text
+from rag.ingest.names import LawNames
+from rag.ingest.numerals import int_to_cn, make_label, parse_label
 from rag.records import Law
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -16,8 +16,8 @@ from typing import Iterator
 import pytest
 
 from rag import answer
-from rag.index import build_index
-from rag.store import StoreSpec
+from rag.index.build import build_index
+from rag.index.store import StoreSpec
 from tests.app_process import free_port, running_app
 
 QUESTIONS = [

@@ -9,8 +9,8 @@ import pytest
 
 from eval.calibrate import FEATURE_TABLE, fit_calibration, load_examples
 from rag import answer
-from rag.abstention import FEATURES, AbstentionModel, Calibration, Support, defers, load_calibration
-from rag.reader import deferral_note
+from rag.answering.abstention import FEATURES, AbstentionModel, Calibration, Support, defers, load_calibration
+from rag.answering.reader import deferral_note
 
 
 def synthetic(seed: int = 0):
@@ -150,7 +150,8 @@ def test_a_named_article_gets_the_deferral_note_only_where_what_answers_defers(s
 
 
 def test_a_bad_calibration_file_is_a_clear_error(tmp_path, monkeypatch):
-    import rag.abstention as abstention
+    import rag.answering.abstention as abstention
+
     from rag.errors import RagError
 
     (tmp_path / "bad.json").write_text("{", encoding="utf-8")
@@ -172,14 +173,14 @@ def test_a_bad_calibration_file_is_a_clear_error(tmp_path, monkeypatch):
     ],
 )
 def test_focus_is_the_noun_the_question_asks_for(question, focus):
-    from rag.abstention import _focus
+    from rag.answering.abstention import _focus
 
     assert _focus(question) == focus
 
 
 def test_the_second_article_rule_is_the_best_mean_of_keyword_recall_and_citation_precision():
     from eval.calibrate import choose_second
-    from rag.abstention import SecondArticle
+    from rag.answering.abstention import SecondArticle
 
     rows = [
         {"support": 0.95, "score": 0.8, "keyword_recall": 0.80, "citation_precision": 0.80},
@@ -191,7 +192,7 @@ def test_the_second_article_rule_is_the_best_mean_of_keyword_recall_and_citation
 
 
 def test_the_calibration_is_read_from_the_environment_else_the_index_directory_else_the_package(tmp_path, monkeypatch):
-    import rag.abstention as abstention
+    import rag.answering.abstention as abstention
 
     monkeypatch.setattr(abstention, "_calibrations", {})
     monkeypatch.delenv("RAG_CALIBRATION", raising=False)
@@ -214,7 +215,7 @@ def seed_copy(seed_index, tmp_path, monkeypatch):
     """A copy of the seed index in its own directory, whose calibration a test may set."""
     import shutil
 
-    import rag.abstention as abstention
+    import rag.answering.abstention as abstention
 
     monkeypatch.setattr(abstention, "_calibrations", {})
     monkeypatch.delenv("RAG_CALIBRATION", raising=False)
@@ -227,7 +228,7 @@ QUESTION = "条例对数据标注有什么规定？"
 
 
 def test_an_index_is_answered_by_its_own_calibration(seed_copy):
-    import rag.abstention as abstention
+    import rag.answering.abstention as abstention
 
     shipped = load_calibration()
     assert not answer(QUESTION, index=seed_copy).abstained
@@ -239,7 +240,7 @@ def test_an_index_is_answered_by_its_own_calibration(seed_copy):
 
 
 def test_a_calibration_fitted_for_another_model_warns(seed_copy):
-    import rag.abstention as abstention
+    import rag.answering.abstention as abstention
 
     shipped = load_calibration()
     replace(shipped, model="another-model").save(seed_copy / abstention.INDEX_CALIBRATION)
@@ -251,10 +252,11 @@ def test_a_calibration_fitted_for_another_model_warns(seed_copy):
 def test_calibrating_for_an_index_writes_into_it_with_its_model(seed_copy):
     from argparse import Namespace
 
+    import rag.answering.abstention as abstention
+
+    from embeddings.model import DEFAULT_MODEL
     from eval.calibrate import INDEX_FEATURE_TABLE, _targets_of
     from eval.questions import EvalError
-    from embeddings.model import DEFAULT_MODEL
-    import rag.abstention as abstention
 
     options = dict(for_index=True, out=None, features=None)
     with pytest.raises(EvalError, match="--library-index"):

@@ -3,7 +3,7 @@
 import pytest
 
 from rag import InvalidQuestion, answer, retrieve
-from rag.reader import ABSTAIN_TEXT
+from rag.answering.reader import ABSTAIN_TEXT
 
 LAW = "贵州省大数据发展应用促进条例"
 

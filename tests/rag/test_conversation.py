@@ -7,9 +7,9 @@ import shutil
 import pytest
 
 from rag import answer, retrieve
-from rag.conversation import CUES, Candidate, rewrite_question, score
-from rag.index import build_index, open_index
+from rag.index.build import build_index, open_index
 from rag.records import Answer, Citation
+from rag.retrieval.conversation import CUES, Candidate, rewrite_question, score
 
 LAW = "贵州省大数据发展应用促进条例"
 

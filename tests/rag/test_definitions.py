@@ -7,8 +7,8 @@ import unicodedata
 
 import pytest
 
-from rag.definitions import Definition, DefinitionTable, extract_definitions, is_definition_question
-from rag.laws import parse_law
+from rag.ingest.definitions import Definition, DefinitionTable, extract_definitions, is_definition_question
+from rag.ingest.laws import parse_law
 from rag.records import Law
 
 

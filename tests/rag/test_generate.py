@@ -1,4 +1,4 @@
-"""Generative answers (rag.generate): citation checking, configuration, the transformers backend on a tiny
+"""Generative answers (rag.answering.generate): citation checking, configuration, the transformers backend on a tiny
 model built here, the OpenAI-compatible backend against a fake server, and the api/CLI/eval/UI wiring.
 No embedding model and no downloaded LLM: hits and extractive answers are built by hand."""
 
@@ -17,8 +17,7 @@ from typing import Callable, Iterator, Sequence
 import pytest
 
 import rag.api
-from rag.errors import GenerationError
-from rag.generate import (
+from rag.answering.generate import (
     LLMConfig,
     OpenAIBackend,
     TransformersBackend,
@@ -28,7 +27,8 @@ from rag.generate import (
     load_llm_config,
     stream_answer,
 )
-from rag.prompts import NOT_COVERED, build_messages
+from rag.answering.prompts import NOT_COVERED, build_messages
+from rag.errors import GenerationError
 from rag.records import Answer, Chunk, Citation, Hit
 
 LAW = "测试数据条例"

@@ -4,14 +4,13 @@ import json
 import sqlite3
 
 import numpy as np
-
 import pytest
 
 from rag import IndexUnavailable
-from rag.chunks import chunk_laws
-from rag.index import build_index, open_index
-from rag.laws import load_laws
-from rag.sentences import sentence_texts
+from rag.index.build import build_index, open_index
+from rag.index.sentences import sentence_texts
+from rag.ingest.chunks import chunk_laws
+from rag.ingest.laws import load_laws
 
 
 @pytest.fixture
@@ -114,13 +113,10 @@ def test_a_failed_build_leaves_the_previous_index_usable(small_law, tmp_path, mo
     before = (out / "CURRENT").read_text()
     small_law.write_text(small_law.read_text(encoding="utf-8") + "\n- **第九条**　　新增的条文。\n", encoding="utf-8")
 
-    from embeddings import store
-
     def killed(*args, **kwargs):
         raise KeyboardInterrupt  # as if the process were stopped mid-build
 
-    monkeypatch.setattr(store, "build_faiss", killed)
-    monkeypatch.setattr("rag.store.build_faiss", killed)
+    monkeypatch.setattr("rag.index.store.build_faiss", killed)
     with pytest.raises(KeyboardInterrupt):
         build_index([small_law.parent], out)
     assert (out / "CURRENT").read_text() == before
@@ -150,8 +146,8 @@ def test_the_recorded_maximum_length_is_used_when_the_index_is_opened(small_law,
 def test_saved_bm25_scores_equal_a_fresh_build_and_damage_is_detected(small_law, tmp_path):
     import numpy as np
 
-    from rag.chunks import embed_text
-    from rag.lexical import LexicalIndex
+    from rag.index.lexical import LexicalIndex
+    from rag.ingest.chunks import embed_text
 
     out, _ = build_index([small_law.parent], tmp_path / "index")
     index = open_index(out, rebuild=False)
@@ -179,7 +175,7 @@ def test_the_recorded_dtype_is_used_when_the_index_is_opened(small_law, tmp_path
 
 @pytest.mark.parametrize("laws, requested, embedded", [(1, None, False), (2, None, True), (2, False, False)])
 def test_the_law_title_is_embedded_where_the_index_holds_several_laws(small_law, tmp_path, laws, requested, embedded):
-    from rag.chunks import ChunkSettings, embed_text
+    from rag.ingest.chunks import ChunkSettings, embed_text
 
     if laws == 2:
         text = small_law.read_text(encoding="utf-8").replace("贵州省大数据发展应用促进条例", "某某省数据条例")

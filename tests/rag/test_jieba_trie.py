@@ -2,7 +2,7 @@ import jieba
 import jieba.posseg
 import pytest
 
-from rag import jieba_trie
+from rag.index import jieba_trie
 
 
 def _trie_tables(tmp_path, lines: list[str]):

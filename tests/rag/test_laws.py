@@ -2,9 +2,9 @@ import re
 
 import pytest
 
-from rag.chunks import ChunkSettings, chunk_law
-from rag.laws import ParseError, load_laws, parse_law, parse_text
-from rag.numerals import make_label
+from rag.ingest.chunks import ChunkSettings, chunk_law
+from rag.ingest.laws import ParseError, load_laws, parse_law, parse_text
+from rag.ingest.numerals import make_label
 
 
 def test_seed_articles_in_order(seed_path):

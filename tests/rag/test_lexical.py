@@ -1,4 +1,4 @@
-from rag.lexical import LexicalIndex, content_terms, tokenize
+from rag.index.lexical import LexicalIndex, content_terms, tokenize
 
 CORPUS = [
     "数据中心应当绿色低碳发展",

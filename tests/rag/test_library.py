@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 
 from rag import answer, retrieve
-from rag.index import build_index, encoded_texts, open_index
+from rag.index.build import build_index, encoded_texts, open_index
 
 LAWS = {
     "中华人民共和国数据安全法": "法律/ff80818179f5e0800179f885c7e70392.md",
@@ -69,8 +69,8 @@ def library_copy(library, tmp_path):
 
 
 def test_category_prior_orders_hits_by_score_plus_offset(library_copy):
-    from rag.prior import PRIOR_FILE, CategoryPrior
-    from rag.retrieve import RetrieveOptions, search
+    from rag.index.prior import PRIOR_FILE, CategoryPrior
+    from rag.retrieval.search import RetrieveOptions, search
 
     question = "数据处理者应当履行哪些数据安全保护义务？"
     plain = search(open_index(library_copy), question, RetrieveOptions(k=200, prior=False))
@@ -88,7 +88,7 @@ def test_category_prior_orders_hits_by_score_plus_offset(library_copy):
 
 
 def test_a_library_index_of_the_default_model_uses_the_shipped_prior(library_copy):
-    from rag.prior import PRIOR_PATH, load_prior
+    from rag.index.prior import PRIOR_PATH, load_prior
 
     index = open_index(library_copy)
     assert PRIOR_PATH.is_file() and index.prior == load_prior(PRIOR_PATH.parent / "no-such-index", index.embedder.spec.name)
@@ -97,7 +97,7 @@ def test_a_library_index_of_the_default_model_uses_the_shipped_prior(library_cop
 
 def test_prior_command_fits_the_index_prior_and_refits_the_same(library_copy, tmp_path, capsys):
     from rag.cli import main
-    from rag.prior import PRIOR_FILE, load_prior
+    from rag.index.prior import PRIOR_FILE, load_prior
 
     questions = tmp_path / "q.jsonl"
     gold = [

@@ -1,6 +1,7 @@
 import pytest
 
-from rag.lookup import LawNames, find_article_refs
+from rag.ingest.names import LawNames
+from rag.retrieval.lookup import find_article_refs
 
 
 @pytest.mark.parametrize(

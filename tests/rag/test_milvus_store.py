@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from rag import IndexUnavailable
-from rag.chunks import chunk_laws
-from rag.index import build_index, encoded_texts, in_shard, open_index
-from rag.laws import load_laws
-from rag.retrieve import RetrieveOptions, search
-from rag.store import StoreSpec
+from rag.index.build import build_index, encoded_texts, in_shard, open_index
+from rag.index.store import StoreSpec
+from rag.ingest.chunks import chunk_laws
+from rag.ingest.laws import load_laws
+from rag.retrieval.search import RetrieveOptions, search
 
 ROOT = Path(__file__).resolve().parents[2]
 MILVUS = StoreSpec(kind="milvus")

@@ -1,6 +1,6 @@
 import pytest
 
-from rag.numerals import cn_to_int, int_to_cn, make_label, parse_label
+from rag.ingest.numerals import cn_to_int, int_to_cn, make_label, parse_label
 
 
 @pytest.mark.parametrize(

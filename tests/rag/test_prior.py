@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from rag.errors import IndexUnavailable
-from rag.prior import PRIOR_FILE, CategoryPrior, load_prior
+from rag.index.prior import PRIOR_FILE, CategoryPrior, load_prior
 
 
 def _candidates(seed=0, n=4000):
@@ -69,11 +69,11 @@ def test_a_corrupt_prior_file_names_the_fix(tmp_path):
 
 
 def test_an_index_without_its_own_prior_uses_the_shipped_one_for_its_model(tmp_path, monkeypatch):
-    import rag.prior
+    import rag.index.prior
 
     shipped = CategoryPrior({"法律": 0.0, "司法解释": -0.1}, model="default-model")
     shipped.save(tmp_path / "shipped.json")
-    monkeypatch.setattr(rag.prior, "PRIOR_PATH", tmp_path / "shipped.json")
+    monkeypatch.setattr(rag.index.prior, "PRIOR_PATH", tmp_path / "shipped.json")
     index_dir = tmp_path / "index"
     index_dir.mkdir()
     assert load_prior(index_dir, "default-model") == shipped

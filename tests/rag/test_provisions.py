@@ -3,10 +3,10 @@ asked for by what they are, pinned first by retrieval."""
 
 import pytest
 
-from rag.chunks import ChunkSettings, chunk_law
-from rag.provisions import ProvisionTable, asked_provision
+from rag.ingest.chunks import ChunkSettings, chunk_law
+from rag.ingest.provisions import ProvisionTable, asked_provision
 from rag.records import Chunk
-from rag.retrieve import RetrieveOptions, search
+from rag.retrieval.search import RetrieveOptions, search
 
 
 def _chunk(doc_id: str, number: int, text: str) -> Chunk:

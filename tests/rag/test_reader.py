@@ -4,7 +4,7 @@ reader makes no model call (retrieval encodes the question once; sentences are s
 import numpy as np
 
 from rag import answer, get_index
-from rag.reader import _context, _quote, _Reading
+from rag.answering.reader import _context, _quote, _Reading
 from rag.records import Chunk, Hit
 
 
@@ -62,9 +62,9 @@ def test_answer_encodes_the_question_once_and_no_sentence(seed_index, monkeypatc
 def test_the_second_article_rule_decides_whether_a_close_second_is_quoted(seed_index):
     from dataclasses import replace
 
-    from rag.abstention import SecondArticle, load_calibration
-    from rag.reader import read
-    from rag.retrieve import RetrieveOptions, search
+    from rag.answering.abstention import SecondArticle, load_calibration
+    from rag.answering.reader import read
+    from rag.retrieval.search import RetrieveOptions, search
 
     index = get_index()
     question = "数据中心最关心供电和网络，省里在这两方面有什么保障？"
@@ -80,9 +80,9 @@ def test_the_second_article_rule_decides_whether_a_close_second_is_quoted(seed_i
 def test_a_record_that_answers_is_quoted_whole_when_short_and_by_the_facts_asked_for_when_long_or_beside_an_article(seed_index):
     from dataclasses import replace
 
-    from rag.abstention import load_calibration
-    from rag.reader import read
-    from rag.retrieve import RetrieveOptions, search
+    from rag.answering.abstention import load_calibration
+    from rag.answering.reader import read
+    from rag.retrieval.search import RetrieveOptions, search
 
     index = get_index()
     record = next(h for h in search(index, "这部条例是谁制定的？", RetrieveOptions(k=5)) if h.chunk.is_document)

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
-from rag.chunks import split_sentences
+from rag.index.sentences import SentenceVectors, sentence_texts
+from rag.ingest.chunks import split_sentences
 from rag.records import Chunk
-from rag.retrieve import RetrieveOptions, search
-from rag.sentences import SentenceVectors, sentence_texts
+from rag.retrieval.search import RetrieveOptions, search
 
 
 def _chunk(row: int, text: str) -> Chunk:

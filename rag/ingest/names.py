@@ -1,17 +1,14 @@
-"""Exact references in a question: law names (民法典, 数据安全法) and article numbers (第十五条, 15条)."""
+"""The names a law goes by (民法典 for 中华人民共和国民法典), and the laws a text names."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from typing import Iterable
 
 import marisa_trie
 
-from .numerals import CN_NUMBER, cn_to_int, make_label
-
-__all__ = ["ArticleRef", "LawNames", "find_article_refs", "short_title"]
+__all__ = ["LawNames", "short_title"]
 
 _PREFIXES = ("中华人民共和国",)
 # A local regulation also goes by its name without the region: 大数据发展应用促进条例 for 贵州省大数据发展应用促进条例
@@ -19,14 +16,6 @@ _REGION = re.compile(r"^[\u4e00-\u9fff]{2,7}?(?:省|自治区|市)(?=[\u4e00-\u9
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # What a law calls itself (本条例, 本法): the words a question's law name is replaced by for scoring
 _SELF_NAMES = ("条例", "规定", "办法", "细则", "决定", "规则", "法典")
-# 第十五条 / 第 15 条 / 15条 / 三十二条 / Article 15; a one-character numeral before 条 (一条规定) is not one.
-_REF = re.compile(
-    rf"第\s*(?P<num>{CN_NUMBER})\s*条(?:\s*之\s*(?P<sub>{CN_NUMBER}))?"
-    r"|(?<![\d.])(?P<arabic>\d{1,4})\s*条(?!件|例)"
-    r"|(?<![第零一二三四五六七八九十百])(?P<bare>[一二三四五六七八九十百零]{2,7})条(?!件|例)"
-    r"|\barticle\s+(?P<english>\d{1,4})\b",
-    re.IGNORECASE,
-)
 
 
 def short_title(title: str) -> str:
@@ -35,28 +24,6 @@ def short_title(title: str) -> str:
         if title.startswith(prefix) and len(title) - len(prefix) >= 2:
             return title[len(prefix) :]
     return title
-
-
-@dataclass(frozen=True)
-class ArticleRef:
-    label: str  # 第十五条
-    start: int  # position in the question, to pair it with the law named just before it
-    end: int
-
-
-def find_article_refs(question: str) -> list[ArticleRef]:
-    text = unicodedata.normalize("NFKC", question)
-    refs: list[ArticleRef] = []
-    for match in _REF.finditer(text):
-        number = match.group("num") or match.group("arabic") or match.group("bare") or match.group("english")
-        try:
-            value = cn_to_int(number)
-            sub = cn_to_int(match.group("sub")) if match.group("sub") else 0
-            label = make_label(value, sub)
-        except ValueError:
-            continue
-        refs.append(ArticleRef(label, match.start(), match.end()))
-    return refs
 
 
 class LawNames:

@@ -1,8 +1,8 @@
 """Where an index's chunk records, vectors and BM25 postings live, behind one small interface.
 
 Two stores implement it: FAISS + bm25s files in the index's version folder (the default), and Milvus
-(rag/milvus_store.py: an embedded Milvus Lite file in the index directory, or a server by URI).
-retrieve.py asks a Store for dense and lexical candidates and does not know which one it has.
+(milvus_store.py: an embedded Milvus Lite file in the index directory, or a server by URI).
+Retrieval (rag/retrieval/search.py) asks a Store for dense and lexical candidates and does not know which one it has.
 
 Rows are the chunks' positions in the version's chunk list, in both stores."""
 
@@ -18,16 +18,48 @@ import faiss
 import numpy as np
 import orjson
 
-from embeddings.store import IndexType, build_faiss, load_faiss, save_faiss
-
-from .errors import IndexUnavailable
+from ..errors import IndexUnavailable
+from ..records import Chunk
 from .lexical import LexicalIndex
-from .records import Chunk
 
-__all__ = ["Store", "StoreSpec", "VersionRows", "FaissStore", "write_store", "open_store", "chunk_record", "chunk_from_record"]
+__all__ = [
+    "Store", "StoreSpec", "VersionRows", "FaissStore", "write_store", "open_store", "chunk_record", "chunk_from_record",
+    "IndexType", "build_faiss", "save_faiss", "load_faiss",
+]
 
 StoreKind = Literal["faiss", "milvus"]
 MILVUS_LITE_FILE = "milvus.db"  # the embedded Milvus Lite database, inside the index directory
+IndexType = Literal["flat", "hnsw", "ivf"]
+
+
+def build_faiss(vectors: np.ndarray, kind: IndexType = "flat") -> faiss.Index:
+    """An inner-product index over L2-normalised vectors (inner product = cosine)."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    dim = vectors.shape[1]
+    if kind == "flat":
+        index = faiss.IndexFlatIP(dim)
+    elif kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 128
+    elif kind == "ivf":
+        nlist = max(1, int(4 * np.sqrt(len(vectors))))
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.train(vectors)
+        index.nprobe = max(1, nlist // 16)
+    else:
+        raise ValueError(f"unknown FAISS index type: {kind}")
+    if len(vectors):
+        index.add(vectors)
+    return index
+
+
+def save_faiss(index: faiss.Index, path: Path) -> None:
+    faiss.write_index(index, str(path))
+
+
+def load_faiss(path: Path) -> faiss.Index:
+    return faiss.read_index(str(path))
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .chunks import split_sentences
-from .records import Chunk
+from ..ingest import split_sentences
+from ..records import Chunk
 
 __all__ = ["SentenceVectors", "sentence_texts", "FILES"]
 

@@ -8,13 +8,11 @@ from typing import Iterable, Literal, Sequence
 
 import numpy as np
 
-from .index import Index
+from ..index import Index, content_words
+from ..ingest import asked_provision, is_definition_question
+from ..records import Hit
 from .conversation import CUES
-from .definitions import is_definition_question
-from .lexical import content_words
 from .lookup import find_article_refs
-from .provisions import asked_provision
-from .records import Hit
 
 __all__ = ["RetrieveOptions", "search", "scope_of", "Mode"]
 

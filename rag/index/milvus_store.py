@@ -24,9 +24,9 @@ from typing import ClassVar, Sequence
 
 import numpy as np
 
-from .errors import IndexUnavailable
+from ..errors import IndexUnavailable
+from ..records import Chunk
 from .lexical import LexicalIndex
-from .records import Chunk
 from .store import MILVUS_LITE_FILE, HeldRecords, StoreSpec, VersionRows, chunk_from_record, chunk_record
 
 __all__ = ["MilvusStore", "MilvusVectorCache", "write_collection", "connect", "TOKEN_ENV", "SCHEMA", "valid_collection_name"]

@@ -33,11 +33,10 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .index import Index
-from .lexical import TOPIC_MARKERS, content_terms, tokenize
+from ..index import TOPIC_MARKERS, Index, content_terms, tokenize
+from ..ingest import CN_NUMBER, cn_to_int, int_to_cn
+from ..records import Answer
 from .lookup import find_article_refs
-from .numerals import CN_NUMBER, cn_to_int, int_to_cn
-from .records import Answer
 
 __all__ = ["Cues", "CUES", "MAX_SPAN_WORDS", "MAX_FRAMES", "MAX_CANDIDATES", "Candidate", "Cited", "score", "rewrite_question"]
 

@@ -3,7 +3,7 @@
 The features describe how well the top article supports an answer (lexical coverage by character
 bigrams and by words, dense score and margin, BM25, lookup, question language, answer-type cues, deferral clauses,
 region and law scope). AbstentionModel is fitted on labelled questions by `rag calibrate`
-(eval/calibrate.py); its parameters and operating point live in rag/calibration.json, fitted on the default
+(eval/calibrate.py); its parameters and operating point live in rag/answering/calibration.json, fitted on the default
 embedding model's scores. An index built with another model (a fine-tuned one) gets its own calibration,
 fitted on that model's scores and kept in the index directory (`rag calibrate --for-index`)."""
 
@@ -21,10 +21,9 @@ import numpy as np
 
 from embeddings.model import DEFAULT_MODEL
 
-from .errors import RagError
-from .index import Index, write_atomic
-from .lexical import TOPIC_MARKERS, content_terms, content_words
-from .records import Hit
+from ..errors import RagError
+from ..index import TOPIC_MARKERS, Index, content_terms, content_words, write_atomic
+from ..records import Hit
 
 __all__ = [
     "Support",
@@ -155,7 +154,7 @@ def _focus(question: str) -> str:
 
 def _about_law(index: Index, question: str, top: Hit) -> bool:
     """Whether the question names the top hit's law, or in a one-law index refers to 条例, 本法, 这部法规…"""
-    from .conversation import CUES
+    from ..retrieval import CUES
 
     if top.doc_id in index.names.doc_ids(question):
         return True

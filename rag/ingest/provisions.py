@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Iterable, Literal
 
-from .records import Chunk
+from ..records import Chunk
 
 __all__ = ["Provision", "ProvisionKind", "ProvisionTable", "asked_provision"]
 

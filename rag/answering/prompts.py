@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .records import Hit
+from ..records import Hit
 
 __all__ = ["SYSTEM_PROMPT", "SOURCE_TEMPLATE", "USER_TEMPLATE", "NOT_COVERED", "source_title", "format_sources", "build_messages"]
 

@@ -140,7 +140,7 @@ def install() -> None:
         return
     dictionary = Path(jieba.__file__).parent / "dict.txt"
     stat = dictionary.stat()
-    from embeddings.model import cache_dir
+    from embeddings.home import cache_dir
 
     folder = cache_dir() / "jieba" / f"{jieba.__version__}-{stat.st_size}-{stat.st_mtime_ns}"
     if not (folder / _TRIE_FILE).is_file():

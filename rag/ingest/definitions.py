@@ -8,7 +8,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Iterable, Iterator
 
-from .records import Article, Law
+from ..records import Article, Law
 
 __all__ = ["Definition", "DefinitionTable", "extract_definitions", "is_definition_question"]
 

@@ -1,6 +1,6 @@
-"""FAISS vector store and a content-addressed embedding cache.
+"""A content-addressed embedding cache (SQLite, one row per (model, text)).
 
-The cache (SQLite, one row per (model, text)) makes builds incremental (only new or changed
+It makes builds incremental (only new or changed
 chunks are encoded) and resumable (each encoded batch is committed before the next starts)."""
 
 from __future__ import annotations
@@ -8,44 +8,11 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 from pathlib import Path
-from typing import Callable, Literal, Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
-import faiss
 import numpy as np
 
-__all__ = ["IndexType", "build_faiss", "save_faiss", "load_faiss", "EmbeddingCache", "VectorCache", "text_key"]
-
-IndexType = Literal["flat", "hnsw", "ivf"]
-
-
-def build_faiss(vectors: np.ndarray, kind: IndexType = "flat") -> faiss.Index:
-    """An inner-product index over L2-normalised vectors (inner product = cosine)."""
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    dim = vectors.shape[1]
-    if kind == "flat":
-        index = faiss.IndexFlatIP(dim)
-    elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = 80
-        index.hnsw.efSearch = 128
-    elif kind == "ivf":
-        nlist = max(1, int(4 * np.sqrt(len(vectors))))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.train(vectors)
-        index.nprobe = max(1, nlist // 16)
-    else:
-        raise ValueError(f"unknown FAISS index type: {kind}")
-    if len(vectors):
-        index.add(vectors)
-    return index
-
-
-def save_faiss(index: faiss.Index, path: Path) -> None:
-    faiss.write_index(index, str(path))
-
-
-def load_faiss(path: Path) -> faiss.Index:
-    return faiss.read_index(str(path))
+__all__ = ["EmbeddingCache", "VectorCache", "text_key"]
 
 
 def text_key(model_fingerprint: str, text: str) -> str:

@@ -8,7 +8,7 @@ that the offsets are in the fused score's units. Categories with too few gold ar
 offset (as the best-supported one), so that a question about the constitution is not buried for want of examples.
 
 `rag prior` (eval/prior.py) fits it on an index's candidates for a question set and writes prior.json into the
-index directory; retrieval applies it when it is there. rag/prior.json, shipped with the package, is the one
+index directory; retrieval applies it when it is there. rag/index/prior.json, shipped with the package, is the one
 fitted on the whole library indexed with the default model: an index with no prior of its own that encodes with
 the same model uses it."""
 
@@ -95,13 +95,13 @@ class CategoryPrior:
         )
 
     def save(self, path: Path) -> None:
-        from .index import write_atomic
+        from .build import write_atomic
 
         write_atomic(Path(path), (json.dumps(self.to_dict(), ensure_ascii=False, indent=1) + "\n").encode("utf-8"))
 
 
 def _read(path: Path) -> CategoryPrior:
-    from .errors import IndexUnavailable
+    from ..errors import IndexUnavailable
 
     try:
         return CategoryPrior.from_dict(json.loads(path.read_text(encoding="utf-8")))

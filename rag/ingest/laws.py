@@ -13,9 +13,9 @@ from typing import Iterable
 
 import yaml
 
-from .errors import RagError
+from ..errors import RagError
+from ..records import Article, Law
 from .numerals import CN_NUMBER, cn_to_int, make_label
-from .records import Article, Law
 
 __all__ = ["ParseError", "parse_law", "parse_text", "load_laws", "law_files", "SUFFIXES"]
 

@@ -5,7 +5,7 @@ HTTP endpoint (Ollama, vLLM, llama.cpp server, LM Studio). Which one, if any, co
 built from CLI options, environment variables (RAG_LLM, RAG_LLM_URL, …) and a TOML config file
 ($RAG_HOME/config.toml, RAG_CONFIG or --config), in that order of precedence.
 
-The model sees the articles numbered [1]..[n] (rag/prompts.py). Its answer is then checked: markers
+The model sees the articles numbered [1]..[n] (rag/answering/prompts.py). Its answer is then checked: markers
 pointing at articles that were not provided are removed and flagged, the rest renumbered in order of
 appearance; an answer left without a valid citation is replaced by the extractive one."""
 
@@ -22,11 +22,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Literal, Mapping, Protocol, Sequence, get_args
 
-from embeddings.model import cache_dir
+from embeddings.home import cache_dir
 
-from .errors import GenerationError
+from ..errors import GenerationError
+from ..records import Answer, Citation, Hit
 from .prompts import build_messages
-from .records import Answer, Citation, Hit
 
 if TYPE_CHECKING:
     import httpx

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..index import Index
+from ..ingest import DOCUMENT_HEADER, split_sentences
+from ..records import Answer, Citation, Hit
 from .abstention import Calibration, coverage, defers, load_calibration, measure_support, term_weights
-from .chunks import DOCUMENT_HEADER, split_sentences
-from .index import Index
-from .records import Answer, Citation, Hit
 
 __all__ = ["read", "ABSTAIN_TEXT", "READ_HITS", "deferral_note"]
 

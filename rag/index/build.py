@@ -4,16 +4,16 @@ Layout of an index directory:
     CURRENT                 name of the live version folder (replaced atomically)
     v-<id>/manifest.json    model, chunking, store, source files with checksums, checksums of the files below
     v-<id>/bm25/            BM25 matrix (bm25s format): the term statistics the answer layer reads
-    v-<id>/chunks.jsonl     chunk records                            } the FAISS store (rag/store.py);
+    v-<id>/chunks.jsonl     chunk records                            } the FAISS store (store.py);
     v-<id>/vectors.faiss    FAISS index, row i = chunk i             } the Milvus store keeps all of
     v-<id>/laws.json        law records without their articles       } these in one collection
-    v-<id>/definitions.json the terms each law defines (本法所称X，是指…) } (rag/milvus_store.py)
-    v-<id>/sentences.npy    vectors of the sentences of multi-sentence chunks (rag/sentences.py),
+    v-<id>/definitions.json the terms each law defines (本法所称X，是指…) } (milvus_store.py)
+    v-<id>/sentences.npy    vectors of the sentences of multi-sentence chunks (sentences.py),
     v-<id>/sentence_rows.npy  and the chunk row of each
     milvus.db               embedded Milvus Lite database (Milvus store without --milvus-uri)
     embeddings.sqlite       embedding cache shared by all versions (incremental, resumable builds)
     prior.json              offsets by kind of law, fitted on questions (rag prior; optional: without it an index of
-                            the default model uses the shipped rag/prior.json; rag/prior.py)
+                            the default model uses the shipped prior.json beside prior.py)
     .lock                   held while building
 """
 
@@ -36,18 +36,24 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from embeddings.cache import EmbeddingCache, VectorCache
 from embeddings.model import Embedder, ModelSpec, load_embedder
-from embeddings.store import EmbeddingCache, VectorCache
 
-from .errors import IndexUnavailable
-from .chunks import ChunkSettings, chunk_laws, embed_text
-from .definitions import DefinitionTable
-from .laws import ParseError, law_files, load_laws
+from ..errors import IndexUnavailable
+from ..ingest import (
+    ChunkSettings,
+    DefinitionTable,
+    LawNames,
+    ParseError,
+    ProvisionTable,
+    chunk_laws,
+    embed_text,
+    law_files,
+    load_laws,
+)
+from ..records import Chunk, Law
 from .lexical import LexicalIndex, Tokenizer, load_jieba_in_background
-from .lookup import LawNames
 from .prior import CategoryPrior, load_prior
-from .provisions import ProvisionTable
-from .records import Chunk, Law
 from .sentences import SentenceVectors, sentence_texts
 from .store import Store, StoreSpec, VersionRows, open_store, write_store
 

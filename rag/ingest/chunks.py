@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, replace
 
-from .lookup import short_title
-from .records import Article, Chunk, Law
+from ..records import Article, Chunk, Law
+from .names import short_title
 
 __all__ = ["ChunkSettings", "chunk_law", "chunk_laws", "chinese_date", "document_text", "DOCUMENT_HEADER", "embed_text", "split_sentences", "without_header"]
 

@@ -1,0 +1,45 @@
+"""Hits → Answer: whether the articles answer (abstention), the extractive reader, or an LLM grounded in them."""
+
+from .abstention import (
+    CALIBRATION_PATH,
+    FEATURES,
+    INDEX_CALIBRATION,
+    AbstentionModel,
+    Calibration,
+    SecondArticle,
+    Support,
+    load_calibration,
+    measure_support,
+)
+from .generate import (
+    LLM,
+    LLMConfig,
+    add_llm_options,
+    generate_answer,
+    llm_config_from_options,
+    load_llm_config,
+    stream_answer,
+)
+from .reader import ABSTAIN_TEXT, READ_HITS, read
+
+__all__ = [
+    "read",
+    "ABSTAIN_TEXT",
+    "READ_HITS",
+    "Support",
+    "FEATURES",
+    "measure_support",
+    "AbstentionModel",
+    "Calibration",
+    "SecondArticle",
+    "CALIBRATION_PATH",
+    "INDEX_CALIBRATION",
+    "load_calibration",
+    "LLM",
+    "LLMConfig",
+    "load_llm_config",
+    "generate_answer",
+    "stream_answer",
+    "add_llm_options",
+    "llm_config_from_options",
+]

@@ -1,0 +1,48 @@
+"""Law file → Law and Article records → chunks; the tables read from law texts (definitions, provisions, names)."""
+
+from .chunks import (
+    DOCUMENT_HEADER,
+    ChunkSettings,
+    chinese_date,
+    chunk_law,
+    chunk_laws,
+    embed_text,
+    split_sentences,
+    without_header,
+)
+from .definitions import Definition, DefinitionTable, extract_definitions, is_definition_question
+from .laws import SUFFIXES, ParseError, law_files, load_laws, parse_law, parse_text
+from .names import LawNames, short_title
+from .numerals import CN_NUMBER, cn_to_int, int_to_cn, make_label, parse_label
+from .provisions import Provision, ProvisionTable, asked_provision
+
+__all__ = [
+    "SUFFIXES",
+    "ParseError",
+    "law_files",
+    "load_laws",
+    "parse_law",
+    "parse_text",
+    "ChunkSettings",
+    "chunk_law",
+    "chunk_laws",
+    "embed_text",
+    "split_sentences",
+    "without_header",
+    "chinese_date",
+    "DOCUMENT_HEADER",
+    "Definition",
+    "DefinitionTable",
+    "extract_definitions",
+    "is_definition_question",
+    "Provision",
+    "ProvisionTable",
+    "asked_provision",
+    "LawNames",
+    "short_title",
+    "CN_NUMBER",
+    "cn_to_int",
+    "int_to_cn",
+    "make_label",
+    "parse_label",
+]

@@ -1,0 +1,24 @@
+"""The `rag serve` subcommand of the web UI package (entry-point group rag.commands)."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    """Add serve to the `rag` command's subparsers."""
+    serve = sub.add_parser("serve", help="启动网页问答界面")
+    serve.add_argument("--host", default="127.0.0.1", help="监听地址（默认仅本机 127.0.0.1）")
+    serve.add_argument("--port", type=int, default=7860, help="端口（默认 7860）")
+    serve.add_argument("--index", help="索引目录")
+    serve.add_argument("--auth", default=None, help="user:pass 形式的登录口令（对外开放时建议设置）")
+    serve.set_defaults(func=_cmd_serve)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from .app import serve
+
+    serve(host=args.host, port=args.port, index=args.index, auth=args.auth)
+    return 0
