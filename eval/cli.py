@@ -10,11 +10,13 @@ from pathlib import Path
 from typing import Literal
 
 from rag.answering import add_llm_options, llm_config_from_options
+from rag.index import write_atomic
 
 from .harness import DEFAULT_CONFIGS, Report, Settings, build_configs, config_name, evaluate
 from .metrics import LOWER_IS_BETTER, METRIC_NAMES
 from .questions import EvalError, load_questions
 from .report import compare, format_comparison, load_report, summary_table, write_report
+from .suites import evaluate_suite, load_suite, per_law_suite, per_law_table, pooled
 
 __all__ = ["Gate", "parse_gate", "check_gates", "add_arguments", "run", "GATE_FAILED"]
 
@@ -74,7 +76,16 @@ def check_gates(report: Report, gates: list[Gate], config: str) -> list[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Define the options of `rag eval` on its subparser."""
-    parser.add_argument("questions", help="问题集（JSONL，每行一个问题）")
+    parser.add_argument("questions", nargs="?", help="问题集（JSONL，每行一个问题）；用 --suite 时不给")
+    parser.add_argument("--suite", metavar="FILE.toml", help="评测套件：每部法规单独建索引，问它自己的问题与其他法规的无关问题，逐部评测并汇总（如 eval/suites/laws.toml）")
+    parser.add_argument(
+        "--per-law", action="store_true",
+        help="把问题集按金标准所在的法规分成一部法规一个索引的任务（如 STARD），其他法规的问题作为无关问题",
+    )
+    parser.add_argument("--laws", default="../shared/laws", help="--per-law 时找法规文件的目录（默认 ../shared/laws）")
+    parser.add_argument("--min-questions", type=int, default=5, help="--per-law：至少有这么多题的法规才成为任务（默认 5）")
+    parser.add_argument("--offtopic", type=int, default=30, help="--per-law：每部法规问多少个其他法规的问题（默认 30）")
+    parser.add_argument("--index-root", default="indexes/tasks", help="套件各法规的索引所在目录（按嵌入模型分开；默认 indexes/tasks）")
     parser.add_argument("--out", help="报告目录（默认 reports/<问题集名>）")
     parser.add_argument("--index", help="索引目录（默认：内置法规的索引）")
     parser.add_argument("--model", default=None, help="嵌入模型（须与索引一致），用于没有写 @模型 的配置")
@@ -110,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
     if args.k < 1:
         raise EvalError("-k 必须是正整数")
     old = load_report(args.compare) if args.compare else None
+    if args.suite or args.per_law:
+        return _run_suite(args, specs, gates, old)
+    if not args.questions:
+        raise EvalError("请给出问题集，或用 --suite 给出评测套件")
     questions = load_questions(args.questions, args.limit)
     if args.unanswerable:
         questions = [replace(q, gold=()) for q in questions]
@@ -131,10 +146,42 @@ def run(args: argparse.Namespace) -> int:
     if old is not None:
         print()
         print(format_comparison(compare(old, report, args.compare)))
-    gate_config = config_name(args.gate_config, llm)
-    failures = check_gates(report, gates, gate_config) if gates else []
+    return _gate(report, gates, config_name(args.gate_config, llm))
+
+
+def _gate(report: Report, gates: list[Gate], config: str) -> int:
+    failures = check_gates(report, gates, config) if gates else []
     for failure in failures:
         print(failure, file=sys.stderr)
     if gates and not failures:
-        print(f"门槛全部通过（{gate_config}：{'，'.join(map(str, gates))}）")
+        print(f"门槛全部通过（{config}：{'，'.join(map(str, gates))}）")
     return GATE_FAILED if failures else 0
+
+
+def _run_suite(args: argparse.Namespace, specs: list[str], gates: list[Gate], old: Report | None) -> int:
+    """`rag eval --suite FILE` / `rag eval QUESTIONS --per-law`: every law on its own index, reported per law
+    (out/laws/<doc_id>/) and pooled (out/report.*, out/per_law.md); the gates apply to the pooled report."""
+    if args.per_law:
+        if not args.questions:
+            raise EvalError("--per-law 需要问题集")
+        suite = per_law_suite(args.questions, args.laws, min_questions=args.min_questions, offtopic_per_task=args.offtopic)
+    else:
+        suite = load_suite(args.suite)
+    llm = llm_config_from_options(args) if args.llm else None
+    reports = evaluate_suite(suite, specs, index_root=args.index_root, model=args.model, k=args.k, llm=llm)
+    out = Path(args.out) if args.out else Path("reports") / suite.name
+    for task in reports:
+        write_report(task.report, out / "laws" / task.task.doc_id, plots=False)
+    report = pooled(suite, reports)
+    files = write_report(report, out)
+    gate_config = config_name(args.gate_config, llm)
+    table = per_law_table(reports, gate_config)
+    write_atomic(out / "per_law.md", f"# 逐部法规：{suite.name}\n\n{table}\n".encode("utf-8"))
+    print(summary_table(report))
+    print()
+    print(table)
+    print(f"\n报告已写入 {out}：{files.json.name}、{files.markdown.name}、per_law.md、laws/<法规 id>/")
+    if old is not None:
+        print()
+        print(format_comparison(compare(old, report, args.compare)))
+    return _gate(report, gates, gate_config)

@@ -16,7 +16,7 @@ from tqdm import tqdm
 import rag
 from rag.answering import LLMConfig
 from rag.errors import RagError
-from rag.records import Answer, Hit
+from rag.records import Answer, Hit, Stance
 from rag.retrieval import Mode
 
 from .metrics import (
@@ -41,6 +41,7 @@ from .questions import Catalog, EvalError, LawArticle, MissingGold, Question, lo
 
 __all__ = [
     "FORMAT",
+    "OFFTOPIC",
     "DEFAULT_CONFIGS",
     "SHOWN_HITS",
     "OK_RANK",
@@ -63,6 +64,7 @@ DEFAULT_CONFIGS = ("bm25", "dense", "hybrid")
 SHOWN_HITS = 10  # retrieved articles kept per question in the report
 OK_RANK = 5  # a question's retrieval counts as right when a gold article is within this rank
 UNTYPED = "（未标注）"
+OFFTOPIC = "offtopic"  # the type of a question about other laws asked of a law (eval.suites makes them)
 
 T = TypeVar("T")
 
@@ -153,10 +155,17 @@ class Row:
     answer_ms: float
     error: str = ""  # a RagError raised for this question; it then counts as a miss
     rewritten: str = ""  # a follow-up turn's standalone form, as answer() rewrote it
+    stance: str = ""  # the answer's Stance ("" when answer() failed)
+    law: str = ""  # the law whose one-law index answered it, in a suite's pooled report
 
     @property
     def answerable(self) -> bool:
         return bool(self.gold)
+
+    @property
+    def offtopic(self) -> bool:
+        """A question about other laws, asked of this one (a suite's off-topic question)."""
+        return self.type == OFFTOPIC
 
     @property
     def gold_articles(self) -> list[LawArticle]:
@@ -233,6 +242,10 @@ def summarize(rows: Sequence[Row], index_load_s: float | None = None) -> Summary
     metrics["abstention_recall"] = abstention.recall
     metrics["abstention_f1"] = abstention.f1
     metrics["false_abstention_rate"] = abstention.false_abstention_rate
+    near = [r for r in rows if not r.answerable and not r.offtopic]
+    metrics["answered_rate"] = mean(float(r.stance == Stance.ANSWERED) for r in answerable)
+    metrics["unanswerable_answered_rate"] = mean(float(r.stance == Stance.ANSWERED) for r in near)
+    metrics["offtopic_not_covered_rate"] = mean(float(r.stance == Stance.NOT_COVERED) for r in rows if r.offtopic)
     for call in ("retrieve", "answer"):
         times = [getattr(r, f"{call}_ms") for r in rows]
         metrics[f"{call}_p50_ms"] = percentile(times, 50)
@@ -336,6 +349,7 @@ def _run_question(config: Config, question: Question, depth: int, history: list[
         answer_ms=answer_ms,
         error="；".join(e for e in (retrieve_error, answer_error) if e),
         rewritten=reply.rewritten_question if reply else "",
+        stance=str(reply.stance) if reply else "",
     ), reply
 
 

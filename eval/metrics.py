@@ -56,6 +56,9 @@ METRIC_NAMES: tuple[str, ...] = (
     "abstention_recall",
     "abstention_f1",
     "false_abstention_rate",
+    "answered_rate",
+    "unanswerable_answered_rate",
+    "offtopic_not_covered_rate",
     "retrieve_p50_ms",
     "retrieve_p95_ms",
     "answer_p50_ms",
@@ -63,7 +66,7 @@ METRIC_NAMES: tuple[str, ...] = (
     "index_load_s",
 )
 LOWER_IS_BETTER = frozenset(
-    {"false_abstention_rate", "retrieve_p50_ms", "retrieve_p95_ms", "answer_p50_ms", "answer_p95_ms", "index_load_s"}
+    {"false_abstention_rate", "unanswerable_answered_rate", "retrieve_p50_ms", "retrieve_p95_ms", "answer_p50_ms", "answer_p95_ms", "index_load_s"}
 )
 
 Ranks = Sequence[int | None]  # rank of each gold article, None when it was not retrieved

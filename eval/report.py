@@ -62,15 +62,16 @@ class ReportFiles:
     tradeoff: Path
 
 
-def write_report(report: Report, out: str | Path) -> ReportFiles:
-    """Write report.json, report.md and the plot into the directory `out` (created if needed)."""
+def write_report(report: Report, out: str | Path, *, plots: bool = True) -> ReportFiles:
+    """Write report.json, report.md and (with `plots`) the plots into the directory `out` (created if needed)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     files = ReportFiles(out / "report.json", out / "report.md", out / PLOT_NAME, out / TRADEOFF_NAME)
     write_atomic(files.json, json.dumps(report.to_dict(), ensure_ascii=False, indent=1).encode("utf-8"))
-    write_atomic(files.plot, plot_png(report))
-    write_atomic(files.tradeoff, plot_tradeoff(load_calibration(report.settings.index or None)))
-    write_atomic(files.markdown, render_markdown(report).encode("utf-8"))
+    if plots:
+        write_atomic(files.plot, plot_png(report))
+        write_atomic(files.tradeoff, plot_tradeoff(load_calibration(report.settings.index or None)))
+    write_atomic(files.markdown, render_markdown(report, plots=plots).encode("utf-8"))
     return files
 
 
@@ -198,7 +199,7 @@ def _prior_line(index: str) -> str:
     return f"{offsets}（加在融合分数上；`rag prior` 在 {prior.report.get('questions', '?')} 题上拟合）"
 
 
-def render_markdown(report: Report) -> str:
+def render_markdown(report: Report, *, plots: bool = True) -> str:
     """report.md: the tables a person reads, the plot, and the questions each configuration got wrong."""
     first = report.configs[0].summary
     settings = report.settings
@@ -222,8 +223,7 @@ def render_markdown(report: Report) -> str:
         + "，".join(f"{c.name} {_fmt(c.summary.metrics.get('index_load_s'), '_s')}" for c in report.configs)
         + "（同一进程内索引只加载一次，后面的配置直接复用）",
         "",
-        f"![Recall@k]({PLOT_NAME})",
-        "",
+        *([f"![Recall@k]({PLOT_NAME})", ""] if plots else []),
         "## 按问题类型",
         "",
         f"检索：Recall@{OK_RANK}（全是不可回答题的类型显示拒答召回率）",
@@ -245,14 +245,14 @@ def render_markdown(report: Report) -> str:
         if report.skipped:
             lines += ["", f"以下 {len(report.skipped)} 题的金标准条文都不在索引中，未参与评测：{'、'.join(report.skipped)}"]
         lines.append("")
-    lines += _abstention_section(load_calibration(settings.index or None))
+    lines += _abstention_section(load_calibration(settings.index or None), plots)
     lines += ["## 各配置答错的问题", ""]
     for config in report.configs:
         lines += _config_details(config)
     return "\n".join(lines)
 
 
-def _abstention_section(calibration: Calibration) -> list[str]:
+def _abstention_section(calibration: Calibration, plots: bool = True) -> list[str]:
     """The abstention models these answers used: their operating points and coefficients (rag calibrate)."""
     models = models_of(calibration)
     lines = [
@@ -271,8 +271,7 @@ def _abstention_section(calibration: Calibration) -> list[str]:
         "",
         _table(["特征", *(f"系数：{scope}（正数倾向于回答）" for scope, _, _ in models)], [[name, *(f"{w[name]:+.3f}" if name in w else "—" for w in weights)] for name in names]),
         "",
-        f"![拒答权衡曲线]({TRADEOFF_NAME})",
-        "",
+        *([f"![拒答权衡曲线]({TRADEOFF_NAME})", ""] if plots else []),
     ]
 
 

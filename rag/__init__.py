@@ -5,7 +5,7 @@ from .api import ArticleView, answer, answer_stream, article, get_index, retriev
 from .errors import GenerationError, IndexUnavailable, InvalidQuestion, RagError
 from .index import build_index, open_index
 from .ingest import ParseError, load_laws, parse_law
-from .records import Answer, Article, Chunk, Citation, Hit, Law
+from .records import Answer, Article, Chunk, Citation, Hit, Law, Stance
 
 __all__ = [
     "answer",
@@ -26,6 +26,7 @@ __all__ = [
     "Citation",
     "Hit",
     "Law",
+    "Stance",
     "RagError",
     "InvalidQuestion",
     "IndexUnavailable",

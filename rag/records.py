@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
-__all__ = ["Article", "Law", "Chunk", "Hit", "Citation", "Answer"]
+__all__ = ["Article", "Law", "Chunk", "Hit", "Citation", "Answer", "Stance"]
+
+
+class Stance(StrEnum):
+    """How well the indexed laws answer a question."""
+
+    ANSWERED = "answered"  # the quoted articles answer it
+    RELATED = "related"  # no provision answers it directly; the closest ones are quoted as related
+    NOT_COVERED = "not_covered"  # nothing in the index concerns it; the closest articles are listed
 
 
 @dataclass(frozen=True)
@@ -155,12 +164,17 @@ class Answer:
     text: str
     citations: list[Citation]
     passages: list[Hit]
-    abstained: bool
+    stance: Stance
     backend: str = "extractive"
     fell_back: bool = False  # a generator's answer was replaced by the extractive one
     rewritten_question: str = ""  # the standalone question after resolving a follow-up
     warnings: list[str] = field(default_factory=list)
-    confidence: float | None = None  # the abstention model's P(the articles answer the question)
+    confidence: float | None = None  # the stance model's P(the quoted articles answer the question)
+
+    @property
+    def abstained(self) -> bool:
+        """The index does not concern the question (stance not_covered): no article is quoted as an answer."""
+        return self.stance == Stance.NOT_COVERED
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -168,6 +182,7 @@ class Answer:
             "text": self.text,
             "citations": [c.to_dict() for c in self.citations],
             "passages": [h.to_dict() for h in self.passages],
+            "stance": str(self.stance),
             "abstained": self.abstained,
             "backend": self.backend,
             "fell_back": self.fell_back,

@@ -21,7 +21,7 @@ if os.environ.get("RAG_ALLOW_NETWORK") != "1":  # no model hub access at run tim
 
 import gradio as gr
 
-from rag import Answer, Citation, answer, article, get_index, load_llm_config
+from rag import Answer, Citation, Stance, answer, article, get_index, load_llm_config
 from rag.errors import RagError
 from rag.index import LawInfo
 
@@ -145,7 +145,7 @@ def history_from_turns(turns: Sequence[Turn]) -> list[Answer]:
                     text=data["text"],
                     citations=[Citation(**{**c, "path": tuple(c["path"])}) for c in data["citations"]],
                     passages=[],
-                    abstained=data["abstained"],
+                    stance=Stance(data.get("stance") or (Stance.NOT_COVERED if data["abstained"] else Stance.ANSWERED)),
                     backend=data["backend"],
                     fell_back=data["fell_back"],
                     rewritten_question=data["rewritten_question"],

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..index import Index
 from ..ingest import DOCUMENT_HEADER, split_sentences
-from ..records import Answer, Citation, Hit
+from ..records import Answer, Citation, Hit, Stance
 from .abstention import Calibration, coverage, defers, load_calibration, measure_support, term_weights
 
 __all__ = ["read", "ABSTAIN_TEXT", "READ_HITS", "deferral_note"]
@@ -118,7 +118,7 @@ def read(index: Index, question: str, hits: list[Hit], calibration: Calibration 
     model = calibration.model_for(index)
     confidence = model.probability(support)
     if not hits or confidence < model.threshold:
-        return Answer(question=question, text=ABSTAIN_TEXT, citations=[], passages=hits, abstained=True, confidence=confidence, warnings=warnings)
+        return Answer(question=question, text=ABSTAIN_TEXT, citations=[], passages=hits, stance=Stance.NOT_COVERED, confidence=confidence, warnings=warnings)
     lookup = bool(support.lookup)
     second = calibration.second_article
     chosen = [readings[0]]
@@ -153,4 +153,4 @@ def read(index: Index, question: str, hits: list[Hit], calibration: Calibration 
         if number == 1 and all(defers(s) for s in answering):
             parts.append(deferral_note(hit.law))
         citations.append(Citation.of(hit, number, quote, highlight))
-    return Answer(question=question, text="\n".join(parts), citations=citations, passages=hits, abstained=False, confidence=confidence, warnings=warnings)
+    return Answer(question=question, text="\n".join(parts), citations=citations, passages=hits, stance=Stance.ANSWERED, confidence=confidence, warnings=warnings)

@@ -6,7 +6,7 @@ import pytest
 
 from eval.harness import Config, evaluate
 from eval.questions import Catalog, LawArticle, QuestionSetError, parse_questions
-from rag.records import Answer, Chunk, Citation, Hit
+from rag.records import Answer, Chunk, Citation, Hit, Stance
 
 LAW, DOC_ID = "测试条例", "law-1"
 CATALOG = Catalog(frozenset(LawArticle(LAW, label, DOC_ID) for label in ["", "第一条", "第二条"]))
@@ -52,7 +52,7 @@ def test_later_turns_get_the_earlier_answers_and_are_ranked_by_what_was_read():
         seen_histories.append([a.question for a in history])
         label = "第一条" if not history else "第二条"  # the follow-up resolved from the history
         citation = Citation(1, LAW, label, DOC_ID, "", "")
-        return Answer(question, f"{label}：甲", [citation], [hit(label, 1)], False)
+        return Answer(question, f"{label}：甲", [citation], [hit(label, 1)], Stance.ANSWERED)
 
     config = Config("fake", lambda q, k: [hit("第一条", 1)], answer, lambda: CATALOG)
     report = evaluate(parse_questions([CONVERSATION]), [config], progress=False)

@@ -13,7 +13,7 @@ from eval.harness import Config, Settings, build_configs, evaluate, evaluate_fil
 from eval.questions import Catalog, EvalError, LawArticle, Question
 from eval.report import PLOT_NAME, MetricChange, compare, format_comparison, load_report, write_report
 from rag.errors import InvalidQuestion
-from rag.records import Answer, Chunk, Citation, Hit
+from rag.records import Answer, Chunk, Citation, Hit, Stance
 
 LAW, DOC_ID = "测试条例", "law-1"
 LABELS = ["", "第一条", "第二条", "第三条", "第四条", "第五条"]
@@ -55,7 +55,7 @@ def fake_config(name: str, rankings: dict[str, list[str]], replies: dict[str, Re
         reply = replies[question]
         citations = [Citation(n, LAW, label, DOC_ID, "", "") for n, label in enumerate(reply.cited, start=1)]
         hits = [hit(label, i) for i, label in enumerate(rankings.get(question, []), start=1)]
-        return Answer(question, reply.text, citations, hits, reply.abstained)
+        return Answer(question, reply.text, citations, hits, Stance.NOT_COVERED if reply.abstained else Stance.ANSWERED)
 
     return Config(name, retrieve, answer, lambda: CATALOG)
 

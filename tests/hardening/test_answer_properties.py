@@ -14,7 +14,7 @@ from rag import api
 from rag.api import MAX_QUESTION_CHARS, answer, retrieve
 from rag.errors import InvalidQuestion
 from rag.index.build import build_index
-from rag.records import Answer, Citation
+from rag.records import Answer, Citation, Stance
 
 LAW = "贵州省大数据发展应用促进条例"
 STEERING = [
@@ -39,7 +39,7 @@ SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=list(H
 def _turn(question: str) -> Answer:
     """An earlier turn as the UI rebuilds it from browser storage, whose text nobody has cleaned."""
     citation = Citation(1, LAW, "第十五条", "x", "正文。", "正文。")
-    return Answer(question=question, text="……[1]", citations=[citation], passages=[], abstained=False, rewritten_question=question)
+    return Answer(question=question, text="……[1]", citations=[citation], passages=[], stance=Stance.ANSWERED, rewritten_question=question)
 
 
 @SETTINGS

@@ -8,7 +8,7 @@ import pytest
 
 from rag import answer, retrieve
 from rag.index.build import build_index, open_index
-from rag.records import Answer, Citation
+from rag.records import Answer, Citation, Stance
 from rag.retrieval.conversation import CUES, Candidate, rewrite_question, score
 
 LAW = "贵州省大数据发展应用促进条例"
@@ -26,7 +26,7 @@ def _turn(index, *labels: str, question: str = "上一个问题", law: str = LAW
     for number, label in enumerate(labels, start=1):
         chunk = index.chunks[index.chunk_rows(doc_id, label)[0]]
         citations.append(Citation(number, chunk.law, label, chunk.doc_id, chunk.text, chunk.text))
-    return Answer(question=question, text="", citations=citations, passages=[], abstained=False)
+    return Answer(question=question, text="", citations=citations, passages=[], stance=Stance.ANSWERED)
 
 
 def test_without_history_the_question_is_unchanged(index):

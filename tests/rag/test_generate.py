@@ -29,7 +29,7 @@ from rag.answering.generate import (
 )
 from rag.answering.prompts import NOT_COVERED, build_messages
 from rag.errors import GenerationError
-from rag.records import Answer, Chunk, Citation, Hit
+from rag.records import Answer, Chunk, Citation, Hit, Stance
 
 LAW = "测试数据条例"
 ARTICLES = [("第一条", "本条例自2026年1月1日起施行。"), ("第二条", "数据中心用电享受优惠电价。"), ("第三条", "违反本条例的，依法追究责任。")]
@@ -46,11 +46,11 @@ HITS = [_hit(i, label, text) for i, (label, text) in enumerate(ARTICLES, start=1
 def _extractive(abstained: bool = False, question: str = "问题") -> Answer:
     """What the extractive reader says to `question`: a quote of the first article, or an abstention."""
     if abstained:
-        return Answer(question=question, text="抱歉", citations=[], passages=HITS, abstained=True)
+        return Answer(question=question, text="抱歉", citations=[], passages=HITS, stance=Stance.NOT_COVERED)
     first = HITS[0]
     quote = "本条例自2026年1月1日起施行"
     citation = Citation(1, LAW, first.article, first.doc_id, first.text, quote, first.score, first.chunk.path)
-    return Answer(question=question, text=f"根据《{LAW}》第一条，{quote}。[1]", citations=[citation], passages=HITS, abstained=False)
+    return Answer(question=question, text=f"根据《{LAW}》第一条，{quote}。[1]", citations=[citation], passages=HITS, stance=Stance.ANSWERED)
 
 
 @dataclass

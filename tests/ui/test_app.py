@@ -9,7 +9,7 @@ import gradio as gr
 import pytest
 
 import ui.app as app
-from rag import Answer, ArticleView, Chunk, Citation, Hit, InvalidQuestion
+from rag import Answer, ArticleView, Chunk, Citation, Hit, InvalidQuestion, Stance
 
 LAW = "贵州省大数据发展应用促进条例"
 DOC = "d1"
@@ -24,7 +24,7 @@ def make_answer(question: str, text: str, article: str, rewritten: str = "") -> 
         text=text,
         citations=[Citation(1, LAW, article, DOC, full, full, 0.9, ("第九章 附则",), "https://example.org/law")],
         passages=[Hit(chunk, 0.9, 1)],
-        abstained=False,
+        stance=Stance.ANSWERED,
         rewritten_question=rewritten,
     )
 
