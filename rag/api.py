@@ -25,7 +25,8 @@ MAX_QUESTION_CHARS = 2000
 _MAX_RAW_CHARS = 10 * MAX_QUESTION_CHARS  # longer input is refused before it is cleaned (cleaning costs O(n))
 MAX_HISTORY_TURNS = 10  # earlier turns of a conversation that rewriting a follow-up may read
 
-_indexes: dict[tuple[str, str], Index] = {}
+_indexes: dict[tuple[str, str], tuple[str, Index]] = {}  # (path, model) → (its live version when loaded, the Index)
+_loading: dict[tuple[str, str], threading.Lock] = {}  # held while a version of that index is being loaded
 _lock = threading.Lock()
 
 
@@ -34,22 +35,69 @@ def default_index_path(model: str = DEFAULT_MODEL) -> Path:
     return cache_dir() / "indexes" / folder
 
 
+def _live_version(path: Path) -> str:
+    """The name in the index directory's CURRENT file ("" when there is none): it changes, atomically, only
+    when a build has written and checked a whole new version."""
+    try:
+        return (path / "CURRENT").read_text().strip()
+    except OSError:
+        return ""
+
+
 def get_index(index: str | Path | None = None, *, model: str | None = None) -> Index:
-    """The loaded index for a directory (default: the bundled law, built on first use); loaded once per process."""
+    """The loaded index for a directory (default: the bundled law, built on first use); loaded once per process,
+    and again when a build has switched the directory to a new version (rag.library adds and removes laws so).
+
+    While the new version loads, other callers get the previous one: every question is answered from one
+    whole version, the one live when its answer began or the one before it."""
     if os.environ.get("RAG_ALLOW_NETWORK") != "1":  # no model hub access at run time unless asked for
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     path = Path(index) if index is not None else default_index_path(model or DEFAULT_MODEL)
     key = (str(path.resolve()), model or "")
     with _lock:
-        if key not in _indexes:
-            spec = ModelSpec(name=model) if model else None
-            if index is None and not (path / "CURRENT").exists():
-                if not DATA_DIR.is_dir():
-                    raise IndexUnavailable(f"找不到内置法规目录：{DATA_DIR}")
-                build_index([DATA_DIR], path, model=spec or ModelSpec())
-            _indexes[key] = open_index(path, model=spec)
-        return _indexes[key]
+        held = _indexes.get(key)
+        loading = _loading.setdefault(key, threading.Lock())
+    if held is not None and held[0] == _live_version(path):
+        return held[1]
+    if held is not None and not loading.acquire(blocking=False):
+        return held[1]  # another thread is loading the new version: answer from the whole one in hand
+    if held is None:
+        loading.acquire()
+    try:
+        with _lock:
+            held = _indexes.get(key)
+        if held is not None and held[0] == _live_version(path):
+            return held[1]
+        spec = ModelSpec(name=model) if model else None
+        if index is None and not (path / "CURRENT").exists():
+            if not DATA_DIR.is_dir():
+                raise IndexUnavailable(f"找不到内置法规目录：{DATA_DIR}")
+            build_index([DATA_DIR], path, model=spec or ModelSpec())
+        if not (path / "CURRENT").exists() and (path.parent / "library.json").is_file():  # rag.library's layout
+            raise IndexUnavailable(f"法规库“{path.parent.name}”还没有法规：请先在“法规库”页上传，或运行 rag library add {path.parent} 文件")
+        version, loaded = _open_live(path, spec)
+        with _lock:
+            _indexes[key] = (version, loaded)
+        return loaded
+    finally:
+        loading.release()
+
+
+def _open_live(path: Path, spec: ModelSpec | None) -> tuple[str, Index]:
+    """The index directory's live version and its Index. A build that switches versions meanwhile (and
+    removes the old one) makes the load start again on the new one."""
+    for attempt in range(5):
+        version = _live_version(path)
+        try:
+            loaded = open_index(path, model=spec)
+        except (IndexUnavailable, OSError):
+            if attempt == 4 or _live_version(path) == version:
+                raise
+            continue
+        if _live_version(path) == version:
+            return version, loaded
+    return _live_version(path), loaded
 
 
 def clean_question(question: object) -> str:

@@ -110,6 +110,90 @@ def _cmd_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def _library(value: str, root: str | None):
+    """A library by name (under --root, default $RAG_HOME/libraries) or by folder."""
+    from .library import library_root, open_library
+
+    path = Path(value)
+    return open_library(path if path.is_dir() else Path(root or library_root()) / value)
+
+
+def _cmd_library(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from . import library as lib
+
+    if args.action == "create":
+        created = lib.create_library(args.name, root=args.root, user=args.user, via="cli")
+        print(f"已新建法规库“{created.name}”：{created.path}\n添加法规：rag library add {created.name} 文件或目录…")
+        return 0
+    if args.action == "list" and not args.library:
+        for found in lib.list_libraries(args.root):
+            info = lib.library_info(found)
+            print(f"{info.name}  {info.laws} 部法规，{info.articles} 条  模型 {info.model}  存储 {info.store}  {info.bytes / 1e6:.1f} MB  {info.path}")
+        return 0
+    if args.action == "preview":
+        target = _library(args.library, args.root) if args.library else None
+        for preview in lib.preview_laws(args.files, target, limits=lib.LOCAL_LIMITS):
+            _print_preview(preview)
+        return 0
+    target = _library(args.library, args.root)
+    if args.action == "list":
+        for entry in lib.list_laws(target, args.search or ""):
+            details = "，".join(x for x in (entry.category or entry.author, entry.effective_date and f"{entry.effective_date} 施行", entry.status) if x)
+            print(f"《{entry.title}》 {entry.articles} 条" + (f"（{details}）" if details else "") + (f"  文件：{entry.file}" if entry.file else "") + f"  [{entry.doc_id}]")
+        return 0
+    if args.action == "changes":
+        for change in lib.read_changes(target, args.limit):
+            titles = "、".join(f"《{law['title']}》" for law in change["laws"])
+            print(f"{change['time']}  {change['action']}  {titles}" + (f"  用户 {change['user']}" if change.get("user") else ""))
+        return 0
+    bar = tqdm(unit="段", dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 30.0)
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar.set_description(stage, refresh=False)
+        bar.total, bar.n = total or None, done
+        bar.refresh()
+
+    try:
+        if args.action == "remove":
+            removed = lib.remove_laws(target, args.laws, user=args.user, progress=progress, via="cli")
+            bar.close()
+            print("已删除：" + "、".join(f"《{e.title}》" for e in removed))
+            return 0
+        files = [str(p) for p in _law_paths(args.files)]
+        results = lib.add_laws(target, files, user=args.user, force=args.force, progress=progress, limits=lib.LOCAL_LIMITS, via="cli")
+    finally:
+        bar.close()
+    for result in results:
+        print(f"{result.note}：{result.file}" + (f" →《{result.title}》{result.articles} 条" if result.title else ""))
+        for warning in result.warnings:
+            print(f"    警告：{warning}")
+    added = sum(r.added for r in results)
+    print(f"共 {len(results)} 个文件，添加 {added} 个")
+    return 0 if added or not results else 1
+
+
+def _law_paths(paths: list[str]) -> list[Path]:
+    from .ingest import law_files
+
+    return law_files(paths)
+
+
+def _print_preview(preview) -> None:
+    if preview.error:
+        print(f"{preview.file}：无法读取——{preview.error}")
+        return
+    state = {"same": "（已在法规库中）", "replaces": "（将替换库中的同名法规）"}.get(preview.existing, "")
+    print(f"{preview.file}：《{preview.title}》{preview.articles} 条{state}")
+    for line in preview.outline:
+        print(f"    {line}")
+    for label, text in preview.first_articles:
+        print(f"    {label} {text}")
+    for warning in preview.warnings:
+        print(f"    警告：{warning}")
+
+
 def _shard(text: str) -> tuple[int, int]:
     try:
         shard, shards = (int(part) for part in text.split("/"))
@@ -185,6 +269,31 @@ def _parser() -> argparse.ArgumentParser:
         help="分布式建索引：只编码第 I 个分片（共 N 个，0 起）的法规，向量写入 Milvus；各分片完成后不带 --shard 再运行一次",
     )
     index.set_defaults(func=_cmd_index)
+
+    library = sub.add_parser("library", help="法规库：新建、列出、预览、添加、删除法规（网页“法规库”页用同一套函数）")
+    actions = library.add_subparsers(dest="action", required=True)
+    create = actions.add_parser("create", help="新建一个空的法规库（在 $RAG_HOME/libraries 下）")
+    create.add_argument("name", help="名称：文字、数字、下划线、连字符")
+    listing = actions.add_parser("list", help="不带参数：列出法规库；带法规库：列出其中的法规")
+    listing.add_argument("library", nargs="?", help="法规库名称或目录（也可以是 rag index 建的索引目录，只读）")
+    listing.add_argument("--search", help="只列出标题含这些字的法规")
+    preview = actions.add_parser("preview", help="预览文件解析的结果（标题、章节、条数、前几条、警告），不改动法规库")
+    preview.add_argument("files", nargs="+", help=".md/.txt/.docx/.pdf 文件")
+    preview.add_argument("--library", help="同时说明文件是否已在这个法规库中")
+    add = actions.add_parser("add", help="把文件或目录中的法规加入法规库（增量建索引，完成后切换到新版本）")
+    add.add_argument("library", help="法规库名称或目录")
+    add.add_argument("files", nargs="+", help=".md/.txt/.docx/.pdf 文件或目录")
+    add.add_argument("--force", action="store_true", help="条号跳过或重复的文件也加入")
+    remove = actions.add_parser("remove", help="从法规库删除法规（标题或 id）")
+    remove.add_argument("library", help="法规库名称或目录")
+    remove.add_argument("laws", nargs="+", help="法规标题或 id")
+    changes = actions.add_parser("changes", help="列出法规库的改动记录")
+    changes.add_argument("library", help="法规库名称或目录")
+    changes.add_argument("--limit", type=int, default=50, help="最近多少条（默认 50）")
+    for action in (create, listing, preview, add, remove, changes):
+        action.add_argument("--root", default=None, help=argparse.SUPPRESS if action is not create else "放法规库的目录（默认 $RAG_HOME/libraries）")
+        action.add_argument("--user", default=None, help=argparse.SUPPRESS)
+        action.set_defaults(func=_cmd_library)
 
     # Subcommands of the client packages (serve: ui, eval/calibrate/prior/finetune: eval), registered in
     # pyproject.toml's entry-point group: the core package imports none of them

@@ -24,8 +24,10 @@ import gradio as gr
 from rag import Answer, Citation, Stance, answer, article, get_index, load_llm_config
 from rag.errors import RagError
 from rag.index import LawInfo
+from rag.library import UPLOAD_LIMITS
 
 from .feedback import append_feedback, feedback_record
+from .library import LIBRARY_CSS, ChatHooks, LibraryManager, add_library_api, build_library_tab, wire_library
 from .format import (
     CHAT_PLACEHOLDER,
     DISCLAIMER,
@@ -88,6 +90,7 @@ STREAM_PAUSE = 0.02  # seconds between streamed pieces of an answer
 INTERNAL_ERROR = "内部错误，未能回答这个问题，请稍后重试。"
 VIEWER_PLACEHOLDER = '<div class="src-empty">在“引用条文”中点击条文标题，或在上方选择条文，即可在这里阅读全文并翻看上一条、下一条。</div>'
 LOOPBACK_NAMES = ("localhost",)
+PICKER_LABEL = "本次回答涉及的条文"
 _PRIVATE: dict[str, Any] = {"api_visibility": "private"}  # UI events stay out of the API; only "ask" is public
 
 THEME = gr.themes.Soft(
@@ -217,8 +220,8 @@ def _turn_panels(turns: Sequence[Turn], position: int) -> tuple[str, Any]:
     """Sources panel HTML and article picker for the turn at `position` (0-based)."""
     data = turns[position].get("answer") if 0 <= position < len(turns) else None
     if data is None:
-        return render_sources(None), gr.Dropdown(choices=[], value=None)
-    return render_sources(data, position + 1), gr.Dropdown(choices=article_choices(data), value=None)
+        return render_sources(None), gr.Dropdown(choices=[], value=None, label=PICKER_LABEL)
+    return render_sources(data, position + 1), gr.Dropdown(choices=article_choices(data), value=None, label=PICKER_LABEL)
 
 
 def show_turn(turns: list[dict], event: gr.SelectData) -> tuple[str, Any]:
@@ -313,6 +316,7 @@ class _Page:
     pending: gr.State
     navigation: gr.State
     saved: gr.BrowserState
+    header: gr.HTML
     chat: gr.Chatbot
     question: gr.Textbox
     send: gr.Button
@@ -375,7 +379,7 @@ def _side_column() -> dict[str, Any]:
         with gr.Tab("引用条文", id="sources"):
             sources = gr.HTML(render_sources(None), js_on_load=SOURCES_JS, max_height=580, elem_id="sources")
         with gr.Tab("条文浏览", id="viewer"):
-            picker = gr.Dropdown(choices=[], value=None, label="本次回答涉及的条文", elem_id="picker")
+            picker = gr.Dropdown(choices=[], value=None, label=PICKER_LABEL, elem_id="picker")
             viewer = gr.HTML(VIEWER_PLACEHOLDER, max_height=520, elem_id="viewer")
             with gr.Row():
                 previous = gr.Button("上一条", size="sm", interactive=False)
@@ -391,14 +395,18 @@ def _layout(laws: Sequence[LawInfo]) -> _Page:
         "navigation": gr.State(None),
         "saved": gr.BrowserState([], storage_key="fagui-rag-conversation"),
     }
-    gr.HTML(f'<h1>法规问答</h1><div class="corpus">{corpus_summary(laws)}</div>', elem_id="header")
+    header = gr.HTML(_header_html(laws), elem_id="header")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=480):
             chat_parts = _chat_column(laws)
         with gr.Column(scale=2, min_width=360):
             side_parts = _side_column()
     gr.HTML(DISCLAIMER, elem_id="footer")
-    return _Page(**state, **chat_parts, **side_parts)
+    return _Page(**state, header=header, **chat_parts, **side_parts)
+
+
+def _header_html(laws: Sequence[LawInfo]) -> str:
+    return f'<h1>法规问答</h1><div class="corpus">{corpus_summary(laws)}</div>'
 
 
 def _wire_conversation(page: _Page, index: str | Path | None) -> None:
@@ -448,21 +456,67 @@ def _wire_viewer(page: _Page, index: str | Path | None) -> None:
     page.following.click(open_next, [page.navigation], outputs, **_PRIVATE)
 
 
-def build_app(index: str | Path | None = None) -> gr.Blocks:
-    """The chat page over an index (default: the bundled laws), loading it first if needed.
-    Pass THEME and CSS to launch(), as serve() does."""
-    laws = get_index(index).laws
+def _chat_laws(index: str | Path | os.PathLike | None) -> list[LawInfo]:
+    """The laws of the index the chat uses; none for a library that holds no law yet."""
+    try:
+        return list(get_index(index).laws)
+    except RagError:
+        if index is None:
+            raise
+        return []
+
+
+def _library_hooks(page: _Page, manager: LibraryManager) -> ChatHooks:
+    """How the 法规库 tab updates the chat page: header, search scope, and the viewer opened on a law."""
+
+    def open_law(doc_id: str, labels: list[str]) -> tuple[Any, ...]:
+        first = labels[0] if labels else ""
+        title = next((law.title for law in get_index(manager).laws if law.doc_id == doc_id), doc_id)
+        viewer, navigation, previous, following, tabs, _ = open_article(doc_id, first, None, index=manager)
+        picker = gr.Dropdown(choices=[(f"《{title}》{label}", article_key(doc_id, label)) for label in labels],
+                             value=article_key(doc_id, first) if labels else None, label=f"《{title}》的全部条文")
+        return viewer, navigation, previous, following, tabs, picker
+
+    def scope() -> Any:
+        laws = _chat_laws(manager)
+        return gr.Dropdown(choices=[(law.title, law.doc_id) for law in laws], value=[], visible=len(laws) > 1)
+
+    return ChatHooks(
+        header=page.header,
+        scope=page.scope,
+        open_outputs=[page.viewer, page.navigation, page.previous, page.following, page.tabs, page.picker],
+        open_law=open_law,
+        header_html=lambda: _header_html(_chat_laws(manager)),
+        scope_update=scope,
+    )
+
+
+def build_app(index: str | Path | None = None, *, read_only: bool = False, changes_allowed: bool = True) -> gr.Blocks:
+    """The chat page over an index or library (default: the bundled laws, and the libraries of
+    $RAG_HOME/libraries to choose from), loading it first if needed, with the 法规库 tab (ui/library.py).
+    read_only: no changes to libraries; changes_allowed=False: none either (a server open to the network
+    without a login). Pass THEME and CSS + LIBRARY_CSS to launch(), as serve() does."""
+    if index is None:
+        get_index(None)  # the bundled laws' default index, built on first use
+    manager = LibraryManager.for_serving(index, read_only=read_only, changes_allowed=changes_allowed)
+    laws = _chat_laws(manager)
     with gr.Blocks(title="法规问答", analytics_enabled=False) as demo:
-        page = _layout(laws)
-        _wire_conversation(page, index)
-        _wire_viewer(page, index)
+        with gr.Tabs(selected="chat", elem_id="main-tabs") as main_tabs:
+            with gr.Tab("问答", id="chat"):
+                page = _layout(laws)
+            with gr.Tab("法规库", id="library", elem_id="library-tab"):
+                library_tab = build_library_tab(manager)
+        _wire_conversation(page, manager)
+        _wire_viewer(page, manager)
+        wire_library(library_tab, manager, _library_hooks(page, manager), main_tabs, _PRIVATE)
         demo.load(restore, [page.saved], [page.turns, page.chat, page.sources, page.picker], **_PRIVATE)
 
         def ask_endpoint(question: str, k: int = 5) -> dict:
             """Answer a question about the loaded laws; returns the answer with its citations (Answer.to_dict())."""
-            return ask(question, k, index=index)
+            return ask(question, k, index=manager)
 
         gr.api(ask_endpoint, api_name="ask", concurrency_id=ANSWERING)
+        add_library_api(manager)
     return demo
 
 
@@ -486,23 +540,28 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def serve(*, host: str = "127.0.0.1", port: int = 7860, index: str | Path | None = None, auth: str | None = None) -> None:
+def serve(
+    *, host: str = "127.0.0.1", port: int = 7860, index: str | Path | None = None, auth: str | None = None, read_only: bool = False
+) -> None:
     """Load the index and the embedding model once, then serve the chat page until interrupted.
-    auth: "user:pass" for a login (default: the RAG_AUTH environment variable, else none)."""
+    auth: "user:pass" for a login (default: the RAG_AUTH environment variable, else none).
+    read_only: the 法规库 tab only lists laws; the change endpoints do not exist. Off loopback, libraries
+    can be changed only with a login."""
     credentials = parse_auth(auth or os.environ.get("RAG_AUTH"))
     if not _is_loopback(host):
         print(f"警告：网页界面将在 {host}:{port} 上对外开放，能访问这个地址的任何人都可以使用它。", file=sys.stderr)
         if credentials is None:
-            print("建议用 --auth 用户名:密码（或环境变量 RAG_AUTH）设置登录口令。", file=sys.stderr)
+            print("建议用 --auth 用户名:密码（或环境变量 RAG_AUTH）设置登录口令；没有口令时不能在网页上修改法规库。", file=sys.stderr)
     print("正在加载索引与嵌入模型……（首次运行需要建立索引，约半分钟）", file=sys.stderr)
-    demo = build_app(index)
+    demo = build_app(index, read_only=read_only, changes_allowed=_is_loopback(host) or credentials is not None)
     demo.queue(default_concurrency_limit=CONCURRENCY).launch(
         server_name=host,
         server_port=port,
         auth=credentials,
         auth_message="请输入用户名和密码。",
         theme=THEME,
-        css=CSS,
+        css=CSS + LIBRARY_CSS,
+        max_file_size=UPLOAD_LIMITS.file_bytes,
         footer_links=["api"],
         run_history=False,
         enable_monitoring=False,

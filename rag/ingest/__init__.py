@@ -11,7 +11,7 @@ from .chunks import (
     without_header,
 )
 from .definitions import Definition, DefinitionTable, extract_definitions, is_definition_question
-from .laws import SUFFIXES, ParseError, law_files, load_laws, parse_law, parse_text
+from .laws import MAX_PDF_PAGES, SUFFIXES, NoTextLayer, ParseError, law_files, load_laws, parse_law, parse_text, pdf_text
 from .names import LawNames, short_title
 from .numerals import CN_NUMBER, cn_to_int, int_to_cn, make_label, parse_label
 from .provisions import Provision, ProvisionTable, asked_provision
@@ -19,6 +19,9 @@ from .provisions import Provision, ProvisionTable, asked_provision
 __all__ = [
     "SUFFIXES",
     "ParseError",
+    "NoTextLayer",
+    "MAX_PDF_PAGES",
+    "pdf_text",
     "law_files",
     "load_laws",
     "parse_law",

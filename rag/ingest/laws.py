@@ -1,5 +1,5 @@
 """Law files → Law records. Reads the national database's markdown (YAML front matter, 章/节/条),
-plain .txt and .docx law texts with the same structure."""
+plain .txt and .docx law texts with the same structure, and PDFs with a text layer (pypdf)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import codecs
 import datetime
 import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -17,9 +18,10 @@ from ..errors import RagError
 from ..records import Article, Law
 from .numerals import CN_NUMBER, cn_to_int, make_label
 
-__all__ = ["ParseError", "parse_law", "parse_text", "load_laws", "law_files", "SUFFIXES"]
+__all__ = ["ParseError", "NoTextLayer", "parse_law", "parse_text", "load_laws", "law_files", "pdf_text", "SUFFIXES", "MAX_PDF_PAGES"]
 
-SUFFIXES = (".md", ".txt", ".docx")
+SUFFIXES = (".md", ".txt", ".docx", ".pdf")
+MAX_PDF_PAGES = 2000  # the longest law (民法典) is about 300 pages
 _SPACE = r"[ \t\u3000\xa0]"
 _LABEL = rf"第(?P<num>{CN_NUMBER})条(?:之(?P<sub>{CN_NUMBER}))?"
 _ARTICLE_MD = re.compile(rf"^-\s+\*\*{_LABEL}\*\*{_SPACE}*(?P<text>.*)$")
@@ -51,6 +53,10 @@ class ParseError(RagError):
         return f"{self.path}:{self.line}: {self.reason}"
 
 
+class NoTextLayer(ParseError):
+    """A PDF whose pages hold no text (a scan): refused rather than indexed as an empty law."""
+
+
 def law_files(paths: Iterable[str | Path]) -> list[Path]:
     """Expand files and directories into the sorted list of law files they hold."""
     found: list[Path] = []
@@ -80,6 +86,8 @@ def parse_law(path: str | Path) -> Law:
     path = Path(path)
     if path.suffix.lower() == ".docx":
         return parse_text(_docx_lines(path), source=str(path), markdown=False)
+    if path.suffix.lower() == ".pdf":
+        return parse_text(pdf_text(path), source=str(path), markdown=False)
     try:
         raw = path.read_bytes()
     except OSError as error:
@@ -122,6 +130,89 @@ def _docx_lines(path: Path) -> str:
     except Exception as error:  # python-docx raises several unrelated types for bad files
         raise ParseError(str(path), 1, f"无法读取 .docx：{error}") from error
     return "\n".join(paragraph.text for paragraph in document.paragraphs)
+
+
+# Subset fonts often map a character's glyph to its radical's code point (⼀ U+2F00 for 一, ⺠ U+2EA0 for 民):
+# Kangxi radicals decompose (NFKC) to the ideographs; these are the supplement's forms that are whole characters
+_RADICALS = str.maketrans(
+    "⺟⺠⻓⻔⻛⻜⻢⻣⻤⻥⻦⻩⻬⻮⻰⻳⻅⻆⻋⻉⻄⻘⻝⻚⻨⻧⻪⻗⻙⺧⺩⺬⺳⺶⺮⺊⺌⺗⺁⻊⻁⻈⻟⺰⻑⻒⻕⻫⻭⻯⻲",
+    "母民长门风飞马骨鬼鱼鸟黄齐齿龙龟见角车贝西青食页麦卤黾雨韦牛王示网羊竹卜小心厂足虎讠饣纟長镸門齊齒龍龜",
+)
+_PDF_SPACE = re.compile(r"[\u2000-\u200a\u202f\u205f]")  # em and other spaces some PDF writers use for U+3000
+_PAGE_NUMBER = re.compile(r"^[-—–－\s]*\d{1,4}[-—–－\s]*$|^第\s*\d+\s*页(?:\s*共\s*\d+\s*页)?$")
+_LINE_END = "。；：！？：;:!?」”）)"
+
+
+def pdf_text(path: str | Path) -> str:
+    """The text of a PDF's text layer, as the lines of a plain law text: page numbers dropped, lines that
+    a page's width broke joined again, radical code points and odd spaces made the characters they stand for.
+    NoTextLayer for a PDF without text (a scan); ParseError for one that cannot be read."""
+    import pypdf  # imported here so that reading other formats does not need it
+
+    source = str(path)
+    try:
+        reader = pypdf.PdfReader(source)
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise ParseError(source, 1, "PDF 已加密，无法读取；请先去掉密码")
+        if len(reader.pages) > MAX_PDF_PAGES:
+            raise ParseError(source, 1, f"PDF 有 {len(reader.pages)} 页，超过 {MAX_PDF_PAGES} 页的上限")
+        pages = [page.extract_text() or "" for page in reader.pages]
+    except ParseError:
+        raise
+    except Exception as error:  # pypdf raises many types for damaged or unsupported files
+        raise ParseError(source, 1, f"无法读取 PDF：{error}") from error
+    lines = [_pdf_line(line) for page in pages for line in page.split("\n")]
+    lines = [line for line in lines if line and not _PAGE_NUMBER.match(line)]
+    if sum(len(line) for line in lines) < 10:
+        raise NoTextLayer(source, 1, "这个 PDF 没有文字层（可能是扫描件或图片），读不出条文；请先用文字识别（OCR）转成文字，或改传 .docx、.txt")
+    return "\n".join(_joined(lines))
+
+
+def _pdf_line(line: str) -> str:
+    line = "".join(unicodedata.normalize("NFKC", c) if "\u2f00" <= c <= "\u2fdf" else c for c in line)
+    return _PDF_SPACE.sub("\u3000", line.translate(_RADICALS)).strip()
+
+
+def _article_label(body: str) -> tuple[int, int] | None:
+    """(number, sub) of a line that begins with an article label, with or without a space after it."""
+    article = _ARTICLE_BARE.match(body)
+    if not article:
+        return None
+    try:
+        return cn_to_int(article.group("num")), cn_to_int(article.group("sub")) if article.group("sub") else 0
+    except ValueError:
+        return None
+
+
+def _joined(lines: list[str]) -> list[str]:
+    """Lines broken by the page width joined: a line that does not end a sentence goes on in the next,
+    unless the next begins an article, a heading, a note or the contents. A line begins an article when
+    a space follows its label, or when its label is the next one expected (so that a line that wrapped
+    before "第十条的规定" is not taken for one); a label run into its text ("第一条为了…", as some
+    writers drop the space) gets its space back."""
+    out: list[str] = []
+    last = (0, 0)
+    for line in lines:
+        body = line.replace("\u3000", " ")
+        label = _article_label(body)
+        spaced = bool(_ARTICLE_PLAIN.match(body))
+        if label is not None and (spaced or label in {(last[0] + 1, 0), (last[0], last[1] + 1), (1, 0)}):
+            starts, last = True, label
+            if not spaced:
+                cut = _ARTICLE_BARE.match(body).start("text")
+                line = line[:cut] + "\u3000" + line[cut:]
+        else:
+            starts = spaced or bool(_STRUCTURE.match(body) or _TOC.match(body.replace(" ", "")) or body.startswith(("（", "(")))
+        if out and not starts and not _is_heading(out[-1]) and not out[-1].endswith(tuple(_LINE_END)):
+            out[-1] += line
+        else:
+            out.append(line)
+    return out
+
+
+def _is_heading(line: str) -> bool:
+    body = line.replace("\u3000", " ")
+    return bool(_STRUCTURE.match(body) and len(body) <= 40 or _TOC.match(body.replace(" ", "")))
 
 
 def _clean(text: str) -> str:

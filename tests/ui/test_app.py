@@ -211,13 +211,22 @@ def test_serve_warns_when_exposed_and_reads_auth_from_the_environment(monkeypatc
         def launch(self, **kwargs):
             launched.update(kwargs)
 
-    monkeypatch.setattr(app, "build_app", lambda index=None: FakeDemo())
+    def build(index=None, **options):
+        launched["options"] = options
+        return FakeDemo()
+
+    monkeypatch.setattr(app, "build_app", build)
     monkeypatch.setenv("RAG_AUTH", "user:pass")
     app.serve(host="0.0.0.0", port=9000)
     assert "对外开放" in capsys.readouterr().err
     assert launched["auth"] == ("user", "pass") and launched["server_name"] == "0.0.0.0" and launched["server_port"] == 9000
     assert launched["queue"]["default_concurrency_limit"] >= 2
+    assert launched["options"] == {"read_only": False, "changes_allowed": True}  # a login: libraries may be changed
     monkeypatch.delenv("RAG_AUTH")
     app.serve()
     assert "对外开放" not in capsys.readouterr().err
     assert launched["server_name"] == "127.0.0.1" and launched["server_port"] == 7860 and launched["auth"] is None
+    assert launched["options"] == {"read_only": False, "changes_allowed": True}  # loopback
+    app.serve(host="0.0.0.0", read_only=True)
+    assert "不能在网页上修改法规库" in capsys.readouterr().err
+    assert launched["options"] == {"read_only": True, "changes_allowed": False}  # open to the network without a login
