@@ -1,28 +1,26 @@
-"""`rag calibrate`: fit the abstention model and the whole-article quote cut-off on labelled questions,
-choose the operating point, and write rag/answering/calibration.json (plus the feature table and a plot).
+"""`rag calibrate`: fit the stance models and the quoting rules on questions asked of many laws, choose the
+operating points leave-law-out, and write rag/answering/calibration.json (plus the feature table and a plot).
 
 Examples, each a question run through retrieval on an index (never a held-out set):
-    seed_answerable   seed_dev answerable questions on the seed index (label 1 when a gold article is
-                      within the articles the reader quotes; all of them count for false abstention)
-    seed_english      seed_english_tune's answerable English questions, the same way (unanswerable ones
-                      go to seed_unanswerable)
-    seed_unanswerable seed_dev unanswerable questions and the near-topic tuning set on the seed index (label 0)
-    seed_offtopic     stard_tune asked of the seed index: real legal questions the data regulation does not answer (0)
-    seed_conversation seed_conv_tune's turns on the seed index, each as answer() rewrote it from the turns
-                      before (1 when a gold article is within the quoted articles; unanswerable turns go
-                      to seed_unanswerable)
-    library           stard_tune asked of a library index, ranked with its category prior (rag/index/prior.py) (1 when a
-                      gold article is in the top hits)
-Two models are fitted: one for an index of one law, on the seed groups, and one for a library, on the
-single questions of every group but seed_english_tune (the library model has seen neither
-conversations nor those English questions, and is the one fitted before they were added). Each threshold is
-chosen on out-of-fold probabilities (5 folds by question or conversation id), so the rates printed
-are not the fit's own optimism; the final models are then fitted on all their examples.
+    one-law tasks   each law of the tuning suites indexed alone (eval/suites/tune.toml: the bundled law and the
+                    laws written for the project; stard_tune split per law), asked its own questions and real
+                    questions about other laws as off-topic ones. Groups: answerable, english, conversation
+                    (answerable turns, as answer() rewrote them), near (near-topic questions and unanswerable
+                    turns), offtopic, unknown (unanswerable questions of no stated kind: off- or near-topic).
+    library         stard_tune asked of a library index, ranked with its category prior (--library-index)
+The one-law StanceModel has two SupportModels: `covered` (1: answerable, english, conversation, near; 0: offtopic)
+and `answers` (1: a gold article among the quoted ones; 0: near, unknown). Every probability that chooses a
+threshold is out of fold, the folds holding out whole laws, so the rates printed are for laws the model never
+saw. The library model (answered or not_covered) is fitted on the bundled law's single questions and the
+library group, as before stances.
 
-The shipped calibration (rag/answering/calibration.json) is for the default embedding model. `--for-index` fits one for
-the library index's own model (a fine-tuned one): the seed groups are measured on the bundled law indexed with
-that model, and the calibration and its feature table are written into the index directory, where answer()
-finds them."""
+Off-topic questions are asked only of laws with fewer than OFFTOPIC_MAX_ARTICLES articles: a code such as
+民法典 (1,260 articles) answers many questions whose STARD gold is in another law, so they are no off-topic
+examples for it.
+
+The shipped calibration (rag/answering/calibration.json) is for the default embedding model. `--for-index` fits
+one for the library index's own model: every task is indexed with that model, and the calibration and its
+feature table are written into the index directory, where answer() finds them."""
 
 from __future__ import annotations
 
@@ -42,9 +40,10 @@ from rag.answering import (
     FEATURES,
     INDEX_CALIBRATION,
     READ_HITS,
-    AbstentionModel,
     Calibration,
     SecondArticle,
+    StanceModel,
+    SupportModel,
     measure_support,
     read,
 )
@@ -52,9 +51,11 @@ from rag.index import Index, write_atomic
 from rag.records import Answer, Hit
 from rag.retrieval import RetrieveOptions, search
 
+from .harness import OFFTOPIC
 from .metrics import citation_precision, gold_ranks, keyword_recall, mean
 from .plots import chinese_labels
-from .questions import Catalog, EvalError, LawArticle, load_questions, resolve_gold
+from .questions import Catalog, EvalError, LawArticle, Question, load_questions, resolve_gold
+from .suites import ROOT as PROJECT, Task, law_fold, load_suite, per_law_suite, task_index
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -62,70 +63,86 @@ if TYPE_CHECKING:
 __all__ = [
     "Example",
     "Targets",
-    "collect",
+    "collect_task",
+    "collect_library",
     "fit_calibration",
+    "fit_stance",
     "models_of",
-    "choose_threshold",
     "describe_operating_point",
     "tradeoff_figure",
     "plot_tradeoff",
     "run",
     "add_arguments",
     "QUESTIONS",
+    "SUITES",
 ]
 
 ROOT = Path(__file__).resolve().parent
 QUESTIONS = ROOT / "questions"
+SUITES = (ROOT / "suites" / "tune.toml",)
+PER_LAW = QUESTIONS / "stard_tune.jsonl"
 FEATURE_TABLE = ROOT / "calibration" / "features.jsonl"
 INDEX_FEATURE_TABLE = "calibration_features.jsonl"  # beside an index's own calibration
-GROUPS = ("seed_answerable", "seed_unanswerable", "seed_offtopic", "seed_conversation", "seed_english", "library")
-ONE_LAW_GROUPS = ("seed_answerable", "seed_unanswerable", "seed_offtopic", "seed_conversation", "seed_english")
-LIBRARY_GROUPS = ("seed_answerable", "seed_unanswerable", "seed_offtopic", "library")
-ONE_LAW_ONLY = ("seed_conversation:", "seed_english:")  # sources of examples the library model is not fitted on
-# The one-law model lets the dense evidence weigh differently for English questions (its lexical
-# features are all zero there): out of fold, without them the English questions cost the other
-# groups' abstention (docs: README「拒答、引文与追问」)
-ENGLISH_INTERACTIONS = tuple(("english", name) for name in ("dense", "sentence", "margin"))
-FOLDS = 5
+ANSWERABLE = ("answerable", "english", "conversation")  # groups of answerable questions
+GROUPS = (*ANSWERABLE, "near", "offtopic", "unknown", "library")
+OFFTOPIC_MAX_ARTICLES = 400
 LIBRARY_OK_RANK = 5  # a library question is a positive example when a gold article is this high
+LIBRARY_FOLDS = 5
 CUTOFFS = (0, 60, 100, 150, 200, 250, 300, 400, 600, 100_000)  # whole-article quote cut-offs tried (chars)
-REGULARIZATIONS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)  # sklearn's C values tried, chosen out of fold
-UNANSWERABLE_GROUPS = ("seed_unanswerable", "seed_offtopic")  # whose abstention the choice of C maximises
+REGULARIZATIONS = (0.03, 0.1, 0.3, 1.0, 3.0)  # sklearn's C values tried, chosen out of fold
 
 
 @dataclass(frozen=True)
 class Example:
     id: str
-    group: str
+    law: str  # doc_id of the one law indexed (its fold); "" for a library example
+    group: str  # one of GROUPS
     features: list[float]  # in FEATURES order
-    label: int | None  # 1 answerable from the hits, 0 not; None: answerable but retrieval missed (not fitted)
+    covered: int | None  # 1: the law concerns the question, 0: it does not; None: not known (not fitted)
+    answers: int | None  # 1: a gold article is among those quoted, 0: no article answers it; None: not known
 
 
 @dataclass(frozen=True)
 class Targets:
-    """The operating point's constraints (issue: answers a person can trust): the false abstention each group
-    of answerable questions may have, and the abstention wanted on unanswerable ones. The threshold meets the
-    limits; the goals are drawn on the trade-off plot, to show how far from them that threshold is."""
+    """The operating points' constraints (limits) and what is hoped for beyond them (goals, drawn and printed).
+    one law: answerable questions not_covered at most 2 % (conversation turns and English questions 5 %) and
+    answered at least 90 %; near-topic ones answered at most 15 % and off-topic ones not_covered at least
+    95 % (goals). library: false abstention at most 2 % on the bundled law, 5 % on the library's questions."""
 
-    seed_false_abstention: float = 0.02
+    answerable_not_covered: float = 0.02
+    conversation_not_covered: float = 0.05
+    english_not_covered: float = 0.05
+    answerable_answered: float = 0.90
+    near_answered: float = 0.15
+    offtopic_not_covered: float = 0.95
     library_false_abstention: float = 0.05
-    conversation_false_abstention: float = 0.05
-    english_false_abstention: float = 0.05
-    offtopic_abstention: float = 0.95  # goal: STARD questions asked of the seed
-    near_topic_abstention: float = 0.85  # goal: near-topic and seed_dev unanswerable questions
 
-    def limits(self) -> dict[str, float]:
-        """The largest false abstention allowed in each group of answerable questions."""
-        return {
-            "seed_answerable": self.seed_false_abstention,
-            "seed_conversation": self.conversation_false_abstention,
-            "seed_english": self.english_false_abstention,
-            "library": self.library_false_abstention,
-        }
+    def not_covered_limits(self) -> dict[str, float]:
+        return {"answerable": self.answerable_not_covered, "conversation": self.conversation_not_covered, "english": self.english_not_covered}
 
-    def goals(self) -> dict[str, float]:
-        """The abstention wanted in each group of unanswerable questions."""
-        return {"seed_offtopic": self.offtopic_abstention, "seed_unanswerable": self.near_topic_abstention}
+
+# -------------------------------------------------------------------------------------------- collecting
+
+
+def _group(question: Question) -> str:
+    if question.type == OFFTOPIC:
+        return "offtopic"
+    if question.conversation:
+        return "conversation" if question.answerable else "near"
+    if question.type == "english":
+        return "english" if question.answerable else "unknown"
+    if question.answerable:
+        return "answerable"
+    return "near" if question.type == "near_topic" else "unknown"
+
+
+def _labels(group: str, best: int | None) -> tuple[int | None, int | None]:
+    """(covered, answers) of a question of `group` whose best gold article ranks `best` (None: not retrieved)."""
+    if group == "offtopic":
+        return 0, None
+    if group in ("near", "unknown"):
+        return (1 if group == "near" else None), 0
+    return 1, (1 if best is not None and best <= READ_HITS else None)
 
 
 @dataclass(frozen=True)
@@ -141,109 +158,248 @@ class Quotable:
     top_is_gold: bool
 
 
-def collect(
-    questions: Path, group: str, index: str | Path | None, k: int = 5, *, model: str | None = None
-) -> tuple[list[Example], list[Quotable]]:
-    """Examples of one question set on one index (None: the bundled law, indexed with `model` or the default
-    one), and the questions the quote sweep reads. In the seed_offtopic group every question counts as
-    unanswerable (its gold is in other laws); in the seed_answerable and seed_conversation groups the set's
-    unanswerable questions go to seed_unanswerable. A conversation's turn is measured as answer() rewrote
-    it from the turns before."""
-    model = model if index is None else None
-    loaded = rag.get_index(index, model=model)
-    if group == "seed_offtopic":
-        resolved = [replace(q, gold=()) for q in load_questions(questions)]
-    else:
-        resolved = resolve_gold(load_questions(questions), Catalog.from_index(loaded)).questions
-    examples: list[Example] = []
-    quotable: list[Quotable] = []
+def _asked(loaded: Index, questions: Sequence[Question], index: Path, k: int) -> list[tuple[Question, str, list[Hit]]]:
+    """Each question with the text retrieval read (a conversation's turn as answer() rewrote it from the turns
+    before) and its hits; single questions are encoded in one batch."""
+    singles = [q for q in questions if not q.conversation]
+    queries = iter(loaded.embedder.encode_queries([loaded.names.as_self_reference(q.question) for q in singles]))
     histories: dict[str, list[Answer]] = {}
-    # single questions in one batch: much faster than one by one (a turn is encoded as answer() rewrote it)
-    queries = iter(loaded.embedder.encode_queries([loaded.names.as_self_reference(q.question) for q in resolved if not q.conversation]))
-    for question in resolved:
-        text = question.question
+    asked = []
+    for question in questions:
         if question.conversation:
             history = histories.setdefault(question.conversation, [])
-            reply = rag.answer(text, index=index, model=model, k=k, history=history)
+            reply = rag.answer(question.question, index=index, k=k, history=history)
             history.append(reply)
-            text, hits = reply.rewritten_question or text, reply.passages  # the hits answer() read
+            asked.append((question, reply.rewritten_question or question.question, reply.passages))
         else:
-            hits = search(loaded, text, RetrieveOptions(k=k), query=next(queries))
-        ranking = [LawArticle(h.law, h.article, h.doc_id) for h in hits]
-        ranks = [r for r in gold_ranks(ranking, question.gold) if r is not None]
+            asked.append((question, question.question, search(loaded, question.question, RetrieveOptions(k=k), query=next(queries))))
+    return asked
+
+
+def collect_task(task: Task, index_root: str | Path, model: str | None = None, k: int = 5) -> tuple[list[Example], list[Quotable]]:
+    """The examples of a one-law task on its own index (off-topic ones only for a law of fewer than
+    OFFTOPIC_MAX_ARTICLES articles), and the answerable questions with keywords that the quote sweeps read."""
+    index = task_index(task, index_root, model)
+    loaded = rag.get_index(index)
+    questions = resolve_gold(list(task.questions), Catalog.from_index(loaded)).questions
+    if len({c.article for c in loaded.chunks if c.article}) >= OFFTOPIC_MAX_ARTICLES:
+        questions = [q for q in questions if q.type != OFFTOPIC]
+    examples, quotable = [], []
+    for question, text, hits in _asked(loaded, questions, index, k):
+        ranks = [r for r in gold_ranks([LawArticle(h.law, h.article, h.doc_id) for h in hits], question.gold) if r is not None]
         best = min(ranks, default=None)
-        seed_group = group in ("seed_answerable", "seed_conversation", "seed_english")
-        own_group = "seed_unanswerable" if seed_group and not question.answerable else group
-        if not question.answerable:
-            label: int | None = 0
-        else:
-            reach = READ_HITS if seed_group else LIBRARY_OK_RANK
-            label = 1 if best is not None and best <= reach else None
+        group = _group(question)
+        covered, answers = _labels(group, best)
         support = measure_support(loaded, text, hits)
-        examples.append(Example(f"{group}:{question.id}", own_group, support.vector().tolist(), label))
-        if question.answerable and hits and not question.conversation:
+        examples.append(Example(f"{task.doc_id}:{question.id}", task.doc_id, group, support.vector().tolist(), covered, answers))
+        if question.answerable and question.keywords and hits and not question.conversation:
             quotable.append(Quotable(text, question.keywords, hits, loaded, question.gold, best == 1))
     return examples, quotable
 
 
-def _weights(groups: Sequence[str]) -> np.ndarray:
-    """Each group weighs the same in the fit, whatever its size."""
-    counts = {g: groups.count(g) for g in set(groups)}
-    return np.array([len(groups) / (len(counts) * counts[g]) for g in groups])
+def collect_library(questions: Path, index: str | Path, k: int = 5) -> list[Example]:
+    """A library's examples: its questions (all answerable) on the library index, positive when a gold article
+    is within LIBRARY_OK_RANK, unknown otherwise."""
+    loaded = rag.get_index(index)
+    resolved = resolve_gold(load_questions(questions), Catalog.from_index(loaded)).questions
+    examples = []
+    for question, text, hits in _asked(loaded, resolved, Path(index), k):
+        ranks = [r for r in gold_ranks([LawArticle(h.law, h.article, h.doc_id) for h in hits], question.gold) if r is not None]
+        best = min(ranks, default=None)
+        label = 1 if best is not None and best <= LIBRARY_OK_RANK else None
+        support = measure_support(loaded, text, hits)
+        examples.append(Example(f"library:{question.id}", "", "library", support.vector().tolist(), None, label))
+    return examples
 
 
-def _fold(example_id: str) -> int:
-    """A question's fold; the turns of one conversation (ids …#1, …#2) share theirs."""
-    return int(hashlib.sha1(example_id.split("#")[0].encode()).hexdigest(), 16) % FOLDS
+# -------------------------------------------------------------------------------------------- fitting
 
 
-def out_of_fold(examples: Sequence[Example], regularization: float = 1.0, interactions: Sequence[tuple[str, str]] = ()) -> np.ndarray:
-    """P(answerable) of every example from a model fitted without its fold (NaN for unlabelled ones)."""
+def _weights(examples: Sequence[Example]) -> np.ndarray:
+    """Each group weighs the same in a fit, and within a group each law the same, whatever their sizes."""
+    cells: dict[tuple[str, str], int] = {}
+    for e in examples:
+        cells[(e.group, e.law)] = cells.get((e.group, e.law), 0) + 1
+    laws_of = {g: sum(1 for group, _ in cells if group == g) for g, _ in cells}
+    groups = len(laws_of)
+    return np.array([len(examples) / (groups * laws_of[e.group] * cells[(e.group, e.law)]) for e in examples])
+
+
+def _fold(example: Example) -> int:
+    """Leave-law-out: a one-law example's fold is its law's; a library example's its question's."""
+    if example.law:
+        return law_fold(example.law)
+    return int(hashlib.sha1(example.id.encode()).hexdigest(), 16) % LIBRARY_FOLDS
+
+
+def out_of_fold(examples: Sequence[Example], label: str, regularization: float) -> np.ndarray:
+    """P(label = 1) of every example from a model fitted without its fold."""
     X = np.array([e.features for e in examples])
-    labelled = np.array([e.label is not None for e in examples])
-    y = np.array([e.label if e.label is not None else -1 for e in examples])
-    folds = np.array([_fold(e.id) for e in examples])
-    groups = [e.group for e in examples]
+    y = np.array([-1 if getattr(e, label) is None else getattr(e, label) for e in examples])
+    folds = np.array([_fold(e) for e in examples])
     probabilities = np.full(len(examples), np.nan)
-    for fold in range(FOLDS):
-        train = labelled & (folds != fold)
-        weights = _weights([g for g, t in zip(groups, train) if t])
-        model = AbstentionModel.fit(X[train], y[train], sample_weight=weights, regularization=regularization, interactions=interactions)
+    for fold in sorted(set(folds)):
+        train = (y >= 0) & (folds != fold)
+        if len(set(y[train])) < 2:
+            continue
+        fitted = [e for e, t in zip(examples, train) if t]
+        model = SupportModel.fit(X[train], y[train], sample_weight=_weights(fitted), regularization=regularization)
         probabilities[folds == fold] = model.probabilities(X[folds == fold])
     return probabilities
 
 
-def rates(examples: Sequence[Example], probabilities: np.ndarray, threshold: float) -> dict[str, float | None]:
-    """At a threshold: false abstention on seed answerable and library questions, abstention elsewhere."""
-    abstain = probabilities < threshold
-    out: dict[str, float | None] = {}
-    for group in GROUPS:
-        chosen = [a for a, e in zip(abstain, examples) if e.group == group]
-        out[group] = float(np.mean(chosen)) if chosen else None
-    return out
+def _fit(examples: Sequence[Example], label: str, regularization: float) -> SupportModel:
+    kept = [e for e in examples if getattr(e, label) is not None]
+    X, y = np.array([e.features for e in kept]), np.array([getattr(e, label) for e in kept])
+    return SupportModel.fit(X, y, sample_weight=_weights(kept), regularization=regularization)
 
 
-def choose_threshold(examples: Sequence[Example], probabilities: np.ndarray, targets: Targets = Targets()) -> tuple[float, list[dict]]:
-    """The largest threshold whose false abstention meets the targets (abstaining more elsewhere is then
-    as much as those targets allow), and the trade-off curve over all thresholds."""
-    candidates = np.unique(np.concatenate([np.linspace(0, 1, 201), probabilities[~np.isnan(probabilities)]]))
-    curve = []
+def _rate(examples: Sequence[Example], mask: np.ndarray, group: str) -> float | None:
+    chosen = [m for m, e in zip(mask, examples) if e.group == group]
+    return float(np.mean(chosen)) if chosen else None
+
+
+def stance_rates(examples: Sequence[Example], covered: np.ndarray, answers: np.ndarray, thresholds: tuple[float, float]) -> dict[str, dict[str, float | None]]:
+    """At (covered, answers) thresholds: each group's share of not_covered and of answered questions."""
+    not_covered = covered < thresholds[0]
+    answered = ~not_covered & (answers >= thresholds[1])
+    return {g: {"not_covered": _rate(examples, not_covered, g), "answered": _rate(examples, answered, g)} for g in GROUPS if any(e.group == g for e in examples)}
+
+
+def _candidates(probabilities: np.ndarray) -> np.ndarray:
+    return np.unique(np.concatenate([np.linspace(0, 1, 201), probabilities[~np.isnan(probabilities)]]))
+
+
+def choose_covered(examples: Sequence[Example], covered: np.ndarray, targets: Targets) -> float:
+    """The largest threshold whose not_covered share of each answerable group is within its limit."""
     best = 0.0
-    for threshold in candidates:
-        point = rates(examples, probabilities, float(threshold))
-        if all(point[group] is None or point[group] <= limit for group, limit in targets.limits().items()):
+    for threshold in _candidates(covered):
+        mask = covered < threshold
+        if all((_rate(examples, mask, g) or 0.0) <= limit for g, limit in targets.not_covered_limits().items()):
             best = float(threshold)
-        curve.append({"threshold": float(threshold), **point})
-    thinned = [p for i, p in enumerate(curve) if i % max(1, len(curve) // 120) == 0]
-    return best, thinned
+    return best
 
 
-def _never_abstaining(model: AbstentionModel) -> AbstentionModel:
+def choose_answers(examples: Sequence[Example], covered: np.ndarray, answers: np.ndarray, threshold: float, targets: Targets) -> float:
+    """The largest threshold that still answers at least the target share of answerable questions."""
+    best = 0.0
+    for candidate in _candidates(answers):
+        answered = ~(covered < threshold) & (answers >= candidate)
+        if (_rate(examples, answered, "answerable") or 0.0) >= targets.answerable_answered:
+            best = float(candidate)
+    return best
+
+
+def _curve(examples: Sequence[Example], probabilities: np.ndarray, x: str, y: str, base: np.ndarray | None = None) -> list[dict]:
+    """Share of group x and of group y passing each threshold (base: a mask both must also pass)."""
+    points = []
+    for threshold in np.linspace(0, 1, 101):
+        passed = (probabilities >= threshold) & (True if base is None else base)
+        points.append({"threshold": float(threshold), x: _rate(examples, passed, x), y: _rate(examples, passed, y)})
+    return points
+
+
+def fit_stance(examples: Sequence[Example], targets: Targets = Targets(), regularizations: Sequence[float] = REGULARIZATIONS) -> tuple[StanceModel, dict]:
+    """The one-law StanceModel and its report: for each model the C whose leave-law-out operating point is best
+    (covered: most off-topic questions not_covered; answers: fewest near-topic ones answered), the thresholds
+    chosen on leave-law-out probabilities, the final models fitted on all examples."""
+    covered_runs = []
+    for c in regularizations:
+        probabilities = out_of_fold(examples, "covered", c)
+        threshold = choose_covered(examples, probabilities, targets)
+        covered_runs.append((c, threshold, probabilities, _rate(examples, probabilities < threshold, "offtopic") or 0.0))
+    c_covered, t_covered, p_covered, _ = max(covered_runs, key=lambda run: (run[3], run[0]))
+    answers_runs = []
+    for c in regularizations:
+        probabilities = out_of_fold(examples, "answers", c)
+        threshold = choose_answers(examples, p_covered, probabilities, t_covered, targets)
+        near = _rate(examples, ~(p_covered < t_covered) & (probabilities >= threshold), "near")
+        answers_runs.append((c, threshold, probabilities, 1.0 if near is None else near))
+    c_answers, t_answers, p_answers, _ = min(answers_runs, key=lambda run: (run[3], -run[0]))
+    covered = _fit(examples, "covered", c_covered)
+    covered.threshold = t_covered
+    answers = _fit(examples, "answers", c_answers)
+    answers.threshold = t_answers
+    counts = {g: sum(e.group == g for e in examples) for g in GROUPS if any(e.group == g for e in examples)}
+    report = {
+        "targets": asdict(targets),
+        "counts": counts,
+        "laws": len({e.law for e in examples}),
+        "out_of_fold": stance_rates(examples, p_covered, p_answers, (t_covered, t_answers)),
+        "covered_sweep": [{"regularization": c, "threshold": t, "offtopic_not_covered": r} for c, t, _, r in covered_runs],
+        "answers_sweep": [{"regularization": c, "threshold": t, "near_answered": r} for c, t, _, r in answers_runs],
+        "covered_curve": _curve(examples, p_covered, "answerable", "offtopic"),
+        "answers_curve": _curve(examples, p_answers, "answerable", "near", ~(p_covered < t_covered)),
+    }
+    return StanceModel(covered, answers), report
+
+
+def fit_library(examples: Sequence[Example], targets: Targets = Targets(), regularizations: Sequence[float] = REGULARIZATIONS) -> tuple[SupportModel, dict]:
+    """The library model (answered or not_covered) on the library group and the bundled law's single questions
+    (label: a gold article quoted; unanswerable ones 0): for each C the largest threshold whose false abstention
+    meets the limits (bundled law 2 %, library 5 %), then the C abstaining most on unanswerable questions."""
+    chosen = [replace_label(e) for e in examples]
+    runs = []
+    for c in regularizations:
+        probabilities = out_of_fold(chosen, "answers", c)
+        best = 0.0
+        for threshold in _candidates(probabilities):
+            abstain = probabilities < threshold
+            if (_rate(chosen, abstain, "answerable") or 0.0) <= targets.answerable_not_covered and (_rate(chosen, abstain, "library") or 0.0) <= targets.library_false_abstention:
+                best = float(threshold)
+        abstain = probabilities < best
+        unanswerable = mean(_rate(chosen, abstain, g) for g in ("near", "offtopic", "unknown"))
+        runs.append((c, best, {g: _rate(chosen, abstain, g) for g in GROUPS if any(e.group == g for e in chosen)}, unanswerable or 0.0, probabilities))
+    c, threshold, rates, _, probabilities = max(runs, key=lambda run: (run[3], run[0]))
+    model = _fit(chosen, "answers", c)
+    model.threshold = threshold
+    report = {
+        "targets": asdict(targets),
+        "counts": {g: sum(e.group == g for e in chosen) for g in GROUPS if any(e.group == g for e in chosen)},
+        "out_of_fold_abstained": rates,
+        "sweep": [{"regularization": c, "threshold": t, **r} for c, t, r, _, _ in runs],
+        "curve": _curve(chosen, probabilities, "library", "offtopic"),
+    }
+    return model, report
+
+
+def replace_label(example: Example) -> Example:
+    """A bundled-law or library example as the library model reads it: unanswerable questions are 0."""
+    if example.group in ("near", "offtopic", "unknown"):
+        return Example(example.id, "", example.group, example.features, None, 0)
+    return Example(example.id, "", example.group, example.features, None, example.answers)
+
+
+def bundled_law() -> str:
+    """The doc_id of the law shipped in data/laws, whose questions the library model also reads."""
+    from rag.api import DATA_DIR
+    from rag.ingest import law_files, parse_law
+
+    return parse_law(law_files([DATA_DIR])[0]).doc_id
+
+
+def fit_calibration(examples: Sequence[Example], targets: Targets = Targets()) -> Calibration:
+    """The one-law stance model on the one-law examples and the library model on the library group plus the
+    bundled law's single questions."""
+    one_law = [e for e in examples if e.group != "library"]
+    stance, report = fit_stance(one_law, targets)
+    bundled = bundled_law()
+    library_examples = [e for e in examples if e.group == "library" or (e.law == bundled and e.group in ("answerable", "near", "offtopic", "unknown"))]
+    calibration = Calibration(one_law=stance, report={"one_law": report})
+    if any(e.group == "library" for e in library_examples):
+        calibration.abstention, calibration.report["library"] = fit_library(library_examples, targets)
+    return calibration
+
+
+# -------------------------------------------------------------------------------------------- quoting rules
+
+
+def _never_abstaining(model: SupportModel) -> SupportModel:
     """The model with its threshold at 0: the quoting sweeps measure answers, not abstentions."""
     return replace(model, threshold=0.0)
 
 
-def _sweep_quotes(quotable: list[Quotable], model: AbstentionModel) -> list[dict]:
+def _sweep_quotes(quotable: list[Quotable], model: SupportModel) -> list[dict]:
     """Keyword recall and quote length of the answers for each whole-article cut-off (abstention off)."""
     rows = []
     for cutoff in CUTOFFS:
@@ -285,129 +441,97 @@ def choose_second(sweep: list[dict]) -> SecondArticle:
     return SecondArticle(best["support"], best["score"])
 
 
-def _unanswerable_abstained(point: dict[str, float | None]) -> float:
-    return float(np.mean([point[g] for g in UNANSWERABLE_GROUPS if point.get(g) is not None] or [0.0]))
-
-
-def _fit_model(
-    examples: Sequence[Example], targets: Targets, regularizations: Sequence[float], interactions: Sequence[tuple[str, str]] = ()
-) -> tuple[AbstentionModel, dict]:
-    """The abstention model fitted on all labelled examples, and its report. Its regularization and
-    threshold are chosen out of fold: for each C the largest threshold meeting the false-abstention
-    targets, then the C whose point abstains most on the unanswerable groups (mean of their rates;
-    ties to the larger C)."""
-    sweep = []
-    for regularization in regularizations:
-        probabilities = out_of_fold(examples, regularization, interactions)
-        threshold, curve = choose_threshold(examples, probabilities, targets)
-        sweep.append((regularization, threshold, curve, rates(examples, probabilities, threshold)))
-    regularization, threshold, curve, chosen = max(sweep, key=lambda row: (_unanswerable_abstained(row[3]), row[0]))
-    labelled = [e for e in examples if e.label is not None]
-    model = AbstentionModel.fit(
-        np.array([e.features for e in labelled]),
-        np.array([e.label for e in labelled]),
-        sample_weight=_weights([e.group for e in labelled]),
-        regularization=regularization,
-        interactions=interactions,
-    )
-    model.threshold = threshold
-    present = [g for g in GROUPS if any(e.group == g for e in examples)]
-    counts = {g: {"examples": sum(e.group == g for e in examples), "fitted": sum(e.group == g and e.label is not None for e in examples)} for g in present}
-    report = {
-        "targets": asdict(targets),
-        "counts": counts,
-        "out_of_fold_at_threshold": chosen,
-        "regularization_sweep": [{"regularization": c, "threshold": t, **point} for c, t, _, point in sweep],
-        "curve": curve,
-    }
-    return model, report
-
-
-def fit_calibration(examples: Sequence[Example], targets: Targets = Targets(), regularizations: Sequence[float] = REGULARIZATIONS) -> Calibration:
-    """The library model (on the single Chinese questions: no conversation turn or seed_english_tune
-    question, answerable or not) and, when there are seed examples, the one-law model (on the seed
-    groups, conversations and English questions included, with ENGLISH_INTERACTIONS); see _fit_model."""
-    single = [e for e in examples if e.group in LIBRARY_GROUPS and not e.id.startswith(ONE_LAW_ONLY)]
-    library, report = _fit_model(single, targets, regularizations)
-    calibration = Calibration(abstention=library, report=report)
-    one_law_examples = [e for e in examples if e.group in ONE_LAW_GROUPS]
-    if any(e.group == "seed_answerable" for e in one_law_examples):
-        calibration.one_law, calibration.report["one_law"] = _fit_model(one_law_examples, targets, regularizations, ENGLISH_INTERACTIONS)
-    return calibration
-
-
 def choose_cutoff(sweep: list[dict]) -> int:
     """The smallest cut-off whose keyword recall is within 0.01 of the best one."""
     best = max(row["keyword_recall"] or 0.0 for row in sweep)
     return next(row["cutoff"] for row in sweep if (row["keyword_recall"] or 0.0) >= best - 0.01)
 
 
-def models_of(calibration: Calibration) -> list[tuple[str, AbstentionModel, dict]]:
-    """(what it is for, model, its report) for each model of the calibration, the one-law one first."""
-    models = [("一部法规的索引", calibration.one_law, calibration.report.get("one_law", {}))] if calibration.one_law else []
-    return models + [("多部法规的索引（整库）" if calibration.one_law else "所有索引", calibration.abstention, calibration.report)]
+# -------------------------------------------------------------------------------------------- reporting
 
-
-_ANSWERABLE_NAMES = {
-    "seed_answerable": "条例的可回答题",
-    "seed_conversation": "条例的多轮对话各轮",
-    "seed_english": "条例的英文题",
+_GROUP_NAMES = {
+    "answerable": "可回答题",
+    "english": "英文可回答题",
+    "conversation": "对话可回答的各轮",
+    "near": "近题",
+    "offtopic": "无关题",
+    "unknown": "未分类的不可回答题",
     "library": "整库（STARD 调参集）",
 }
-_UNANSWERABLE_NAMES = {"seed_offtopic": "无关问题", "seed_unanswerable": "近题"}
-_UNANSWERABLE_LEGEND = "实线：无关问题（STARD 的法律问题问条例）\n短划线：近题（与条例有关，条例没有规定）"
 
 
-def describe_operating_point(report: dict) -> str:
-    """A model's out-of-fold rates at its threshold, each group by name with its limit or goal."""
-    targets = Targets(**report.get("targets", {}))
-    limits, goals = targets.limits(), targets.goals()
-    rates = report.get("out_of_fold_at_threshold", {})
-    wrong = [f"{name} {rates[g]:.3f}（上限 {limits[g]:g}）" for g, name in _ANSWERABLE_NAMES.items() if rates.get(g) is not None]
-    right = [f"{name} {rates[g]:.3f}（目标 ≥ {goals[g]:g}）" for g, name in _UNANSWERABLE_NAMES.items() if rates.get(g) is not None]
-    return f"误拒率 {'、'.join(wrong)}；拒答率 {'、'.join(right)}"
+def models_of(calibration: Calibration) -> list[tuple[str, SupportModel]]:
+    """(what it decides, model) for each model of the calibration."""
+    models = []
+    if calibration.one_law is not None:
+        models.append(("一部法规：是否相关（低于阈值：无关）", calibration.one_law.covered))
+        if calibration.one_law.answers is not None:
+            models.append(("一部法规：是否直接回答（低于阈值：相关）", calibration.one_law.answers))
+    models.append(("多部法规（整库）：回答或无关" if calibration.one_law else "所有索引：回答或无关", calibration.abstention))
+    return models
+
+
+def describe_operating_point(calibration: Calibration) -> list[str]:
+    """Each model's leave-law-out (or out-of-fold) rates at its thresholds, beside the limits and goals."""
+    lines = []
+    report = calibration.report.get("one_law")
+    if report:
+        targets = Targets(**report["targets"])
+        rates = report["out_of_fold"]
+        parts = []
+        for group, name in _GROUP_NAMES.items():
+            if group in rates and group != "library":
+                nc, answered = rates[group]["not_covered"], rates[group]["answered"]
+                parts.append(f"{name} 无关 {nc:.3f}、回答 {answered:.3f}")
+        lines.append(f"一部法规（留出整部法规的交叉验证，{report.get('laws', '?')} 部法规）：" + "；".join(parts))
+        lines.append(
+            f"目标：可回答题无关 ≤ {targets.answerable_not_covered:g}、回答 ≥ {targets.answerable_answered:g}；"
+            f"近题回答 ≤ {targets.near_answered:g}；无关题无关 ≥ {targets.offtopic_not_covered:g}"
+        )
+    library = calibration.report.get("library")
+    if library:
+        rates = library["out_of_fold_abstained"]
+        lines.append("整库（交叉验证）：拒答比例 " + "、".join(f"{_GROUP_NAMES.get(g, g)} {r:.3f}" for g, r in rates.items() if r is not None))
+    return lines
 
 
 def tradeoff_figure(calibration: Calibration) -> Figure:
-    """One panel per model: false abstention (seed answerable, conversation turns, library) against
-    off-topic and near-topic questions answered, out of fold; the chosen point marked, the false-abstention
-    limits and the abstention goals drawn as dotted lines. Draw it inside chinese_labels()."""
+    """The operating points as trade-offs, out of fold: for the one-law model the share of answerable questions
+    kept against off-topic ones kept (covered) and against near-topic ones answered (answers); for the library
+    model its questions answered against off-topic ones answered. Goals as dotted lines, chosen points black.
+    Draw it inside chinese_labels()."""
     from matplotlib.figure import Figure
 
-    models = models_of(calibration)
-    figure = Figure(figsize=(6.4 * len(models), 4.8), dpi=110, layout="constrained")
-    axes = figure.subplots(1, len(models), squeeze=False)[0]
-    for axis, (scope, model, report) in zip(axes, models):
-        curve, chosen = report["curve"], report["out_of_fold_at_threshold"]
-        targets = Targets(**report.get("targets", {}))
-        limits = targets.limits()
-        for (group, name), color in zip(_ANSWERABLE_NAMES.items(), ("C0", "C1", "C2", "C3")):
-            if chosen.get(group) is None:
-                continue
-            for other, style in (("seed_offtopic", "-"), ("seed_unanswerable", "--")):
-                answered = [1 - p[other] for p in curve]
-                axis.plot([p[group] for p in curve], answered, style, color=color, label=f"{name} × {_UNANSWERABLE_NAMES[other]}")
-                axis.plot([chosen[group]], [1 - chosen[other]], "o", color="black")
-            axis.axvline(limits[group], color=color, linestyle=":", linewidth=1)
-        for group, goal in targets.goals().items():
-            axis.axhline(1 - goal, color="gray", linestyle=":", linewidth=1)
-            axis.annotate(
-                f"目标：{_UNANSWERABLE_NAMES[group]}拒答 ≥ {goal:.0%}",
-                (0.3, 1 - goal),
-                xytext=(-4, 2),
-                textcoords="offset points",
-                ha="right",
-                fontsize=7,
-                color="dimgray",
-                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85, "pad": 1},
-            )
-        axis.set_xlabel("误拒率（可回答的题被拒答的比例；竖点线：各组的上限）")
-        axis.set_ylabel("不可回答的题被回答的比例")
-        axis.set_xlim(0, 0.3)
+    panels = []
+    one_law = calibration.report.get("one_law")
+    if one_law and calibration.one_law is not None:
+        targets = Targets(**one_law["targets"])
+        panels.append(("是否相关", one_law["covered_curve"], "answerable", "offtopic", calibration.one_law.covered.threshold,
+                       1 - targets.answerable_not_covered, 1 - targets.offtopic_not_covered, "无关题被当作相关"))
+        if calibration.one_law.answers is not None:
+            panels.append(("是否直接回答", one_law["answers_curve"], "answerable", "near", calibration.one_law.answers.threshold,
+                           targets.answerable_answered, targets.near_answered, "近题被直接回答"))
+    library = calibration.report.get("library")
+    if library:
+        panels.append(("整库：回答或无关", library["curve"], "library", "offtopic", calibration.abstention.threshold,
+                       1 - Targets(**library["targets"]).library_false_abstention, None, "无关题被回答"))
+    figure = Figure(figsize=(5.2 * max(1, len(panels)), 4.6), dpi=110, layout="constrained")
+    axes = figure.subplots(1, max(1, len(panels)), squeeze=False)[0]
+    for axis, (title, curve, x, y, threshold, x_goal, y_goal, y_label) in zip(axes, panels):
+        points = [p for p in curve if p[x] is not None and p[y] is not None]
+        axis.plot([p[x] for p in points], [p[y] for p in points], "-", color="C0")
+        chosen = min(points, key=lambda p: abs(p["threshold"] - threshold), default=None)
+        if chosen:
+            axis.plot([chosen[x]], [chosen[y]], "o", color="black")
+        axis.axvline(x_goal, color="C1", linestyle=":", linewidth=1)
+        if y_goal is not None:
+            axis.axhline(y_goal, color="gray", linestyle=":", linewidth=1)
+        axis.set_xlabel(f"{_GROUP_NAMES[x]}通过的比例（竖点线：下限）")
+        axis.set_ylabel(f"{y_label}的比例（横点线：目标上限）")
+        axis.set_xlim(0.5, 1.0)
         axis.set_ylim(0, 1)
         axis.grid(alpha=0.3)
-        axis.set_title(f"{scope}：阈值 {model.threshold:.3f}，C {model.regularization:g}（交叉验证，黑点为选定的工作点）", fontsize=9)
-        axis.legend(fontsize=7, title=_UNANSWERABLE_LEGEND, title_fontsize=7)
+        axis.set_title(f"{title}：阈值 {threshold:.3f}（交叉验证，黑点为工作点）", fontsize=9)
     return figure
 
 
@@ -429,11 +553,18 @@ def load_examples(path: Path) -> list[Example]:
     lines = Path(path).read_text(encoding="utf-8").splitlines()
     if tuple(json.loads(lines[0])["features_order"]) != FEATURES:
         raise EvalError(f"{path} 的特征与代码不符；请重新运行 rag calibrate")
-    return [Example(**json.loads(line)) for line in lines[1:]]
+    try:
+        return [Example(**json.loads(line)) for line in lines[1:]]
+    except TypeError as error:
+        raise EvalError(f"{path} 是旧格式的特征表；请重新运行 rag calibrate（{error}）") from None
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--library-index", help="整库索引目录（提供 STARD 调参集的正例；不给则沿用特征表中已有的整库组）")
+    parser.add_argument("--suite", action="append", default=None, help=f"调参套件（TOML，可重复；默认 {', '.join(str(s.relative_to(PROJECT)) for s in SUITES)}）")
+    parser.add_argument("--per-law", default=str(PER_LAW.relative_to(PROJECT)), help="按法规拆成一法一索引任务的问题集（默认 STARD 调参集；空字符串：不用）")
+    parser.add_argument("--laws", default="../shared/laws", help="找法规文件的目录（默认 ../shared/laws）")
+    parser.add_argument("--index-root", default="indexes/tasks", help="各法规单独的索引所在目录（默认 indexes/tasks）")
+    parser.add_argument("--library-index", help="整库索引目录（提供 STARD 调参集的整库样例；不给则沿用特征表中已有的整库组）")
     parser.add_argument(
         "--for-index",
         action="store_true",
@@ -446,14 +577,15 @@ def add_arguments(parser) -> None:
 
 
 def _print_summary(calibration: Calibration) -> None:
-    for scope, model, report in models_of(calibration):
-        print(f"【{scope}】拒答阈值 {model.threshold:.3f}：交叉验证下{describe_operating_point(report)}")
-        print("正则化强度 C（交叉验证，各 C 在满足目标的最大阈值处的拒答比例）：")
-        for row in report.get("regularization_sweep", []):
-            mark = " ← 选定" if row["regularization"] == model.regularization else ""
-            print(f"  C={row['regularization']:<5g} 阈值 {row['threshold']:.3f}  " + "，".join(f"{g} {row[g]:.3f}" for g in GROUPS if row.get(g) is not None) + mark)
-        print("各组样例（总数/参与拟合）：" + "，".join(f"{g} {c['examples']}/{c['fitted']}" for g, c in report["counts"].items()))
-        print("特征系数（标准化后，正数倾向于回答）：")
+    for line in describe_operating_point(calibration):
+        print(line)
+    one_law = calibration.report.get("one_law", {})
+    for key, what in (("covered_sweep", "是否相关"), ("answers_sweep", "是否直接回答")):
+        for row in one_law.get(key, []):
+            value = row.get("offtopic_not_covered", row.get("near_answered"))
+            print(f"  {what} C={row['regularization']:<5g} 阈值 {row['threshold']:.3f}  {'无关题无关' if 'offtopic_not_covered' in row else '近题回答'} {value:.3f}")
+    for scope, model in models_of(calibration):
+        print(f"【{scope}】阈值 {model.threshold:.3f}，C {model.regularization:g}；特征系数（标准化后，正数倾向于“是”）：")
         for name, weight in sorted(model.weights().items(), key=lambda item: -abs(item[1])):
             print(f"  {name:15s} {weight:+.3f}")
     if "quote_sweep" in calibration.report:
@@ -462,26 +594,14 @@ def _print_summary(calibration: Calibration) -> None:
             print(f"  {row['cutoff']:>6}  {row['keyword_recall']:.3f}  {row['quote_chars']:.0f}")
         print(f"选定：{calibration.whole_article_chars} 字以内的条文整条引用")
     if calibration.report.get("second_article_sweep"):
-        print("另引一条的规则（支持度比、检索分数比）→ 关键词召回 / 引用精确率：")
-        for row in calibration.report["second_article_sweep"]:
-            print(f"  {row['support']:.2f} {row['score']:.2f}  {row['keyword_recall']:.3f}  {row['citation_precision']:.3f}")
         rule = calibration.second_article
-        print(f"选定：支持度 ≥ 首条的 {rule.support:.2f} 倍且检索分数 ≥ 首条的 {rule.score:.2f} 倍时另引一条")
-
-
-def _saved_library_examples(path: Path) -> list[Example]:
-    """The library group of a saved feature table that this code can read (none otherwise)."""
-    try:
-        return [e for e in load_examples(path) if e.group == "library"]
-    except (OSError, EvalError, ValueError, KeyError, TypeError):
-        return []
+        print(f"另引一条：支持度 ≥ 首条的 {rule.support:.2f} 倍且检索分数 ≥ 首条的 {rule.score:.2f} 倍（在各法规的可回答题上选定）")
 
 
 def _previous(path: Path) -> Calibration | None:
-    """The calibration written before, if it is readable by this code (a refit keeps its quote cut-off)."""
     try:
         return Calibration.load(path)
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
@@ -496,33 +616,40 @@ def _targets_of(args) -> tuple[Path, Path, str]:
     return Path(args.out or folder / INDEX_CALIBRATION), Path(args.features or folder / INDEX_FEATURE_TABLE), model
 
 
+def _tasks(args) -> list[Task]:
+    suites = [load_suite(path) for path in (args.suite or SUITES)]
+    if args.per_law:
+        suites.append(per_law_suite(args.per_law, args.laws))
+    return [task for suite in suites for task in suite.tasks]
+
+
 def run(args) -> int:
     out, features, model = _targets_of(args)
     quotable: list[Quotable] = []
+    previous_examples: list[Example] = []
+    if args.refit or not args.library_index:
+        try:
+            previous_examples = load_examples(features)
+        except (OSError, EvalError):
+            if args.refit:
+                raise
     if args.refit:
-        examples = load_examples(features)
+        examples = previous_examples
     else:
-        sets = [
-            (QUESTIONS / "seed_dev.jsonl", "seed_answerable", None),
-            (QUESTIONS / "seed_english_tune.jsonl", "seed_english", None),
-            (QUESTIONS / "seed_near_tune.jsonl", "seed_unanswerable", None),
-            (QUESTIONS / "stard_tune.jsonl", "seed_offtopic", None),
-            (QUESTIONS / "seed_conv_tune.jsonl", "seed_conversation", None),
-        ]
-        if args.library_index:
-            sets.append((QUESTIONS / "stard_tune.jsonl", "library", args.library_index))
         examples = []
-        for path, group, index in sets:
-            found, quotes = collect(path, group, index, model=model)
-            if path.name == "seed_dev.jsonl":  # the quote cut-off is measured on seed_dev's keywords
-                quotable = quotes
-            examples.extend(found)
-            print(f"{path.name} @ {index or ('内置条例' if model == DEFAULT_MODEL else f'内置条例（{model}）')}：{len(found)} 题")
-        if not args.library_index:
-            kept = _saved_library_examples(features)
-            examples.extend(kept)
-            if kept:
-                print(f"未给 --library-index：整库组沿用 {features} 中的 {len(kept)} 题")
+        for task in _tasks(args):
+            found, quotes = collect_task(task, args.index_root, None if model == DEFAULT_MODEL else model)
+            examples += found
+            quotable += quotes
+            print(f"《{task.name}》：{len(found)} 题")
+        if args.library_index:
+            library = collect_library(PER_LAW, args.library_index)
+            print(f"{PER_LAW.name} @ {args.library_index}：{len(library)} 题")
+        else:
+            library = [e for e in previous_examples if e.group == "library"]
+            if library:
+                print(f"未给 --library-index：整库组沿用 {features} 中的 {len(library)} 题")
+        examples += library
         save_examples(examples, features)
     calibration = fit_calibration(examples)
     calibration.model = model
@@ -538,8 +665,7 @@ def run(args) -> int:
         calibration.second_article = previous.second_article
         for key in ("quote_sweep", "second_article_sweep"):
             calibration.report[key] = previous.report.get(key, [])
-    reused = args.refit or any(e.group == "library" for e in examples)
-    calibration.report["library_index"] = str(args.library_index or (previous.report.get("library_index", "") if reused and previous else ""))
+    calibration.report["library_index"] = str(args.library_index or (previous.report.get("library_index", "") if previous else ""))
     calibration.save(out)
     plot = Path(args.plot)
     plot.parent.mkdir(parents=True, exist_ok=True)

@@ -187,10 +187,12 @@ class Row:
 
     @property
     def answer_ok(self) -> bool:
-        """Answerable: answered citing a gold article; unanswerable: abstained."""
+        """Answerable: answered (stance answered) citing a gold article; unanswerable: not answered (the related
+        articles quoted as related, or not covered); a row from before stances: abstained or not."""
+        answered = self.stance == Stance.ANSWERED if self.stance else not self.abstained
         if not self.answerable:
-            return self.abstained
-        return not self.abstained and bool(citation_recall(self.cited, self.gold_articles))
+            return not answered
+        return answered and bool(citation_recall(self.cited, self.gold_articles))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

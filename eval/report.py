@@ -178,6 +178,21 @@ def _listing(title: str, rows: list[Row]) -> list[str]:
     return lines + [""]
 
 
+_STANCES = (("answered", "回答"), ("related", "相关"), ("not_covered", "无关"))
+
+
+def stance_table(config: ConfigResult) -> str:
+    """Markdown: how many questions of each group (answerable, unanswerable, off-topic) got each stance."""
+    groups = (("可回答", lambda r: r.answerable), ("不可回答（近题等）", lambda r: not r.answerable and not r.offtopic), ("无关题", lambda r: r.offtopic))
+    rows = []
+    for name, belongs in groups:
+        chosen = [r for r in config.rows if belongs(r)]
+        if chosen:
+            counts = [sum(r.stance == stance for r in chosen) for stance, _ in _STANCES]
+            rows.append([name, str(len(chosen)), *(f"{n}（{n / len(chosen):.0%}）" for n in counts)])
+    return _table(["问题", "题数", *(title for _, title in _STANCES)], rows)
+
+
 def _config_details(config: ConfigResult) -> list[str]:
     missed = [r for r in config.rows if r.answerable and not any(g.rank and g.rank <= SHOWN_HITS for g in r.gold)]
     wrong = [r for r in config.rows if not r.answer_ok]
@@ -224,6 +239,9 @@ def render_markdown(report: Report, *, plots: bool = True) -> str:
         + "（同一进程内索引只加载一次，后面的配置直接复用）",
         "",
         *([f"![Recall@k]({PLOT_NAME})", ""] if plots else []),
+        "## 回答的立场",
+        "",
+        *[block for c in report.configs for block in (f"**{c.name}**", "", stance_table(c), "")],
         "## 按问题类型",
         "",
         f"检索：Recall@{OK_RANK}（全是不可回答题的类型显示拒答召回率）",
@@ -253,25 +271,25 @@ def render_markdown(report: Report, *, plots: bool = True) -> str:
 
 
 def _abstention_section(calibration: Calibration, plots: bool = True) -> list[str]:
-    """The abstention models these answers used: their operating points and coefficients (rag calibrate)."""
+    """The stance models these answers used: their operating points and coefficients (rag calibrate)."""
     models = models_of(calibration)
     lines = [
-        "## 拒答模型",
+        "## 回答的三种立场",
         "",
-        "逻辑回归（特征标准化后）给出“检索到的条文能回答”的概率，低于阈值时拒答；"
-        f"整条引用的长度上限 {calibration.whole_article_chars} 字。由 `rag calibrate` 在调参集上拟合。",
+        "逻辑回归（特征标准化后）给出概率，低于阈值时：一部法规的索引先判断法规是否涉及这个问题（否：无关，只列出最接近的条文），"
+        "再判断引用的条文是否直接回答（否：相关，说明没有直接规定并引用相关条文）；多部法规的索引只判断回答或无关。"
+        f"整条引用的长度上限 {calibration.whole_article_chars} 字。由 `rag calibrate` 在各法规的调参集上拟合。",
         "",
+        *[f"- {line}" for line in describe_operating_point(calibration)],
+        *[f"- {scope}：阈值 {model.threshold:.3f}，C {model.regularization:g}" for scope, model in models],
     ]
-    for scope, model, report in models:
-        lines += [f"- {scope}：阈值 {model.threshold:.3f}，C {model.regularization:g}；交叉验证下：{describe_operating_point(report)}"]
-    weights = [model.weights() for _, model, _ in models]
-    # the library model's features by weight, then terms only the one-law model has (its interactions)
-    names = list(dict.fromkeys([name for name, _ in sorted(weights[-1].items(), key=lambda item: -abs(item[1]))] + [n for w in weights for n in w]))
+    weights = [model.weights() for _, model in models]
+    names = list(dict.fromkeys(name for w in weights for name, _ in sorted(w.items(), key=lambda item: -abs(item[1]))))
     return lines + [
         "",
-        _table(["特征", *(f"系数：{scope}（正数倾向于回答）" for scope, _, _ in models)], [[name, *(f"{w[name]:+.3f}" if name in w else "—" for w in weights)] for name in names]),
+        _table(["特征", *(f"系数：{scope}" for scope, _ in models)], [[name, *(f"{w[name]:+.3f}" if name in w else "—" for w in weights)] for name in names]),
         "",
-        *([f"![拒答权衡曲线]({TRADEOFF_NAME})", ""] if plots else []),
+        *([f"![立场的权衡曲线]({TRADEOFF_NAME})", ""] if plots else []),
     ]
 
 

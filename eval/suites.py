@@ -121,6 +121,7 @@ def load_suite(path: str | Path) -> Suite:
         [[task]]
         law = "中华人民共和国劳动合同法"            # title or id under `laws`, or a file path
         questions = ["eval/questions/laws/labor_contract/qa.jsonl", …]
+        offtopic_per_task = 100                   # optional: this task's own count
 
     Relative paths are read from the project root."""
     path = Path(path)
@@ -141,7 +142,7 @@ def load_suite(path: str | Path) -> Suite:
         else:
             doc_id, title, law_path = laws.find(entry["law"])
         questions = [q for file in entry["questions"] for q in load_questions(_resolve(file, ROOT))]
-        questions += _offtopic(offtopic, doc_id, count, title)
+        questions += _offtopic(offtopic, doc_id, int(entry.get("offtopic_per_task", count)), title)
         tasks.append(Task(title, doc_id, law_path, tuple(questions)))
     if not tasks:
         raise EvalError(f"评测套件 {path} 中没有 [[task]]")

@@ -1,13 +1,14 @@
-"""Hits → Answer: whether the articles answer (abstention), the extractive reader, or an LLM grounded in them."""
+"""Hits → Answer: how well the articles answer (a Stance), the extractive reader, or an LLM grounded in them."""
 
 from .abstention import (
     CALIBRATION_PATH,
     FEATURES,
     INDEX_CALIBRATION,
-    AbstentionModel,
     Calibration,
     SecondArticle,
+    StanceModel,
     Support,
+    SupportModel,
     load_calibration,
     measure_support,
 )
@@ -16,6 +17,7 @@ from .generate import (
     LLMConfig,
     add_llm_options,
     generate_answer,
+    get_backend,
     llm_config_from_options,
     load_llm_config,
     stream_answer,
@@ -29,7 +31,8 @@ __all__ = [
     "Support",
     "FEATURES",
     "measure_support",
-    "AbstentionModel",
+    "SupportModel",
+    "StanceModel",
     "Calibration",
     "SecondArticle",
     "CALIBRATION_PATH",
@@ -39,6 +42,7 @@ __all__ = [
     "LLMConfig",
     "load_llm_config",
     "generate_answer",
+    "get_backend",
     "stream_answer",
     "add_llm_options",
     "llm_config_from_options",

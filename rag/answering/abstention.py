@@ -1,11 +1,13 @@
-"""Whether the retrieved articles answer the question: support features → a fitted logistic model.
+"""How well the retrieved articles answer the question: support features → fitted logistic models → a Stance.
 
 The features describe how well the top article supports an answer (lexical coverage by character
 bigrams and by words, dense score and margin, BM25, lookup, question language, answer-type cues, deferral clauses,
-region and law scope). AbstentionModel is fitted on labelled questions by `rag calibrate`
-(eval/calibrate.py); its parameters and operating point live in rag/answering/calibration.json, fitted on the default
-embedding model's scores. An index built with another model (a fine-tuned one) gets its own calibration,
-fitted on that model's scores and kept in the index directory (`rag calibrate --for-index`)."""
+region and law scope). Two SupportModels decide a question's stance on an index of one law (StanceModel): whether
+the law concerns it at all (not_covered below the first's threshold) and whether the quoted articles answer it
+(related below the second's); a library's index has one model, answered or not_covered. `rag calibrate`
+(eval/calibrate.py) fits them on many laws, each threshold chosen leave-law-out; their parameters and
+operating points live in rag/answering/calibration.json, fitted on the default embedding model's scores. An
+index built with another model gets its own calibration, kept in the index directory (`rag calibrate --for-index`)."""
 
 from __future__ import annotations
 
@@ -23,12 +25,13 @@ from embeddings.model import DEFAULT_MODEL
 
 from ..errors import RagError
 from ..index import TOPIC_MARKERS, Index, content_terms, content_words, write_atomic
-from ..records import Hit
+from ..records import Hit, Stance
 
 __all__ = [
     "Support",
     "FEATURES",
-    "AbstentionModel",
+    "SupportModel",
+    "StanceModel",
     "measure_support",
     "term_weights",
     "coverage",
@@ -70,7 +73,7 @@ def defers(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Support:
-    """How well the top articles support an answer; AbstentionModel reads these as its features."""
+    """How well the top articles support an answer; SupportModel reads these as its features."""
 
     lexical: float = 0.0  # idf-weighted share of the question's content terms found in the top article
     dense: float = 0.0  # dense cosine of the top article
@@ -211,13 +214,12 @@ def measure_support(index: Index, question: str, hits: Sequence[Hit], weights: d
 
 
 @dataclass
-class AbstentionModel:
+class SupportModel:
     """Logistic regression on standardised support features (and products of pairs of them, where
-    `interactions` names any): P(the top articles answer the question).
-
-    The reader abstains when that probability is below `threshold` (the operating point chosen by
-    `rag calibrate`). An interaction such as ("english", "dense") lets the dense score weigh
-    differently for English questions, whose lexical features say nothing."""
+    `interactions` names any): the probability of one yes/no question about the hits (does the index
+    concern the question? do the quoted articles answer it?), and the `threshold` below which the answer is
+    no (the operating point chosen by `rag calibrate`). An interaction such as ("english", "dense") lets the
+    dense score weigh differently for English questions, whose lexical features say nothing."""
 
     features: tuple[str, ...] = FEATURES
     interactions: tuple[tuple[str, str], ...] = ()
@@ -244,7 +246,7 @@ class AbstentionModel:
         sample_weight: np.ndarray | None = None,
         regularization: float = 1.0,
         interactions: Sequence[tuple[str, str]] = (),
-    ) -> AbstentionModel:
+    ) -> SupportModel:
         """Fit on feature rows X (columns in FEATURES order) and labels y (1 = answerable); deterministic."""
         from sklearn.linear_model import LogisticRegression
 
@@ -282,7 +284,7 @@ class AbstentionModel:
         return {**asdict(self), "features": list(self.features), "interactions": [list(pair) for pair in self.interactions]}
 
     @classmethod
-    def from_dict(cls, data: dict) -> AbstentionModel:
+    def from_dict(cls, data: dict) -> SupportModel:
         interactions = tuple(tuple(pair) for pair in data.get("interactions", ()))
         model = cls(**{**data, "features": tuple(data["features"]), "interactions": interactions})
         unknown = sorted({name for pair in interactions for name in pair} - set(FEATURES))
@@ -303,23 +305,56 @@ class SecondArticle:
 
 
 @dataclass
+class StanceModel:
+    """A question's stance from its support: `covered` says whether the index concerns the question at all
+    (below its threshold: not_covered), `answers` whether the quoted articles answer it (below its threshold:
+    related). Without `answers` (a library's model) a covered question is answered."""
+
+    covered: SupportModel
+    answers: SupportModel | None = None
+
+    def decide(self, support: Support) -> tuple[Stance, float]:
+        """The stance and its confidence: P(answers) when the question is covered, else P(covered)."""
+        covered = self.covered.probability(support)
+        if covered < self.covered.threshold:
+            return Stance.NOT_COVERED, covered
+        if self.answers is None:
+            return Stance.ANSWERED, covered
+        answers = self.answers.probability(support)
+        return (Stance.ANSWERED if answers >= self.answers.threshold else Stance.RELATED), answers
+
+    def to_dict(self) -> dict:
+        return {"covered": self.covered.to_dict(), "answers": self.answers.to_dict() if self.answers else None}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> StanceModel:
+        if "covered" not in data:  # a calibration written before stances: one model, answered or not_covered
+            return cls(SupportModel.from_dict(data))
+        answers = SupportModel.from_dict(data["answers"]) if data.get("answers") else None
+        return cls(SupportModel.from_dict(data["covered"]), answers)
+
+
+@dataclass
 class Calibration:
-    """What `rag calibrate` fits: the abstention models and the quote length cut-off, with how they were measured.
+    """What `rag calibrate` fits: the stance models and the quoting rules, with how they were measured.
 
     An index of one law and a library differ in what the support features mean (a library's top two
-    articles are close, one law's are not), so each gets its own model: `one_law` is fitted on
-    questions asked of the bundled law alone, `abstention` on those and the library's."""
+    articles are close, one law's are not), so each gets its own model: `one_law` (three stances) is fitted
+    on questions asked of many laws each indexed alone, `abstention` (answered or not_covered) on a library's
+    questions and those asked of the bundled law."""
 
-    abstention: AbstentionModel = field(default_factory=AbstentionModel)  # for an index of several laws
-    one_law: AbstentionModel | None = None  # for an index of one law; None: `abstention` serves both
+    abstention: SupportModel = field(default_factory=SupportModel)  # for an index of several laws
+    one_law: StanceModel | None = None  # for an index of one law; None: `abstention` serves both
     whole_article_chars: int = 200  # articles up to this long are quoted whole
     second_article: SecondArticle = field(default_factory=SecondArticle)
     report: dict = field(default_factory=dict)  # data, metrics and curves behind the choices (one_law's under "one_law")
     model: str = DEFAULT_MODEL  # the embedding model (name or folder) whose scores the models were fitted on
 
-    def model_for(self, index: Index) -> AbstentionModel:
-        """The abstention model for questions asked of `index`."""
-        return self.one_law if self.one_law is not None and len(index.laws) == 1 else self.abstention
+    def model_for(self, index: Index) -> StanceModel:
+        """The stance model for questions asked of `index`."""
+        if self.one_law is not None and len(index.laws) == 1:
+            return self.one_law
+        return StanceModel(self.abstention)
 
     def mismatch(self, index: Index) -> str | None:
         """A warning when `index` encodes with another embedding model than this calibration was fitted on
@@ -344,9 +379,9 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, data: dict) -> Calibration:
-        one_law = AbstentionModel.from_dict(data["one_law"]) if data.get("one_law") else None
+        one_law = StanceModel.from_dict(data["one_law"]) if data.get("one_law") else None
         return cls(
-            abstention=AbstentionModel.from_dict(data["abstention"]),
+            abstention=SupportModel.from_dict(data["abstention"]),
             one_law=one_law,
             whole_article_chars=int(data["whole_article_chars"]),
             second_article=SecondArticle(**data.get("second_article", {})),

@@ -1,9 +1,12 @@
-"""Hits → an extractive Answer: quote the articles that answer the question, each with a numbered
-citation, or abstain when the calibrated abstention model says no article supports an answer.
+"""Hits → an extractive Answer in one of three stances (the calibrated StanceModel decides): quote the
+articles that answer the question, each with a numbered citation (answered); say that no provision answers
+it directly and quote the closest ones as related (related); or say that the laws do not concern it and
+list the closest articles (not_covered).
 
-The reader never writes a claim of its own: every sentence after "根据《…》第N条，" is a quote, and
-the one sentence it adds to a deferral clause only says where the specific rule is. It makes no
-model call: sentences are scored by the question's lexical coverage, abstention reads retrieval's scores."""
+The reader never writes a claim of its own: every sentence after "根据《…》第N条，" is a quote; the one
+sentence it adds to a deferral clause only says where the specific rule is, and the one it puts before
+related articles only says that they do not answer directly. It makes no model call: sentences are scored by
+the question's lexical coverage, the stance reads retrieval's scores."""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ from ..ingest import DOCUMENT_HEADER, split_sentences
 from ..records import Answer, Citation, Hit, Stance
 from .abstention import Calibration, coverage, defers, load_calibration, measure_support, term_weights
 
-__all__ = ["read", "ABSTAIN_TEXT", "READ_HITS", "deferral_note"]
+__all__ = ["read", "ABSTAIN_TEXT", "READ_HITS", "deferral_note", "related_note"]
 
 ABSTAIN_TEXT = "抱歉，已收录的法规中没有找到能回答这个问题的条文。下面列出最接近的条文，仅供参考。"
 READ_HITS = 3  # articles the reader may quote
@@ -28,6 +31,12 @@ _BACK_REFERENCE = re.compile(r"^(?:前款|前项|前两款|前三款|前述|上�
 def deferral_note(law: str) -> str:
     """The one plain sentence added when the quoted article leaves the specific rule to other laws."""
     return f"该条没有规定具体的处罚、数额或程序，这些以它所指的法律、行政法规或国家有关规定为准，《{law}》本身未作具体规定。"
+
+
+def related_note(laws: list[str]) -> str:
+    """The plain sentence before related articles: no provision of these laws answers the question directly."""
+    named = "、".join(f"《{law}》" for law in dict.fromkeys(laws))
+    return f"{named}中没有直接回答这个问题的规定。相关的规定是："
 
 
 @dataclass
@@ -115,9 +124,8 @@ def read(index: Index, question: str, hits: list[Hit], calibration: Calibration 
     weights = term_weights(index, index.names.as_self_reference(question))
     readings = [_reading(h, weights) for h in hits[:READ_HITS]]
     support = measure_support(index, question, hits, weights)
-    model = calibration.model_for(index)
-    confidence = model.probability(support)
-    if not hits or confidence < model.threshold:
+    stance, confidence = calibration.model_for(index).decide(support)
+    if not hits or stance == Stance.NOT_COVERED:
         return Answer(question=question, text=ABSTAIN_TEXT, citations=[], passages=hits, stance=Stance.NOT_COVERED, confidence=confidence, warnings=warnings)
     lookup = bool(support.lookup)
     second = calibration.second_article
@@ -142,7 +150,9 @@ def read(index: Index, question: str, hits: list[Hit], calibration: Calibration 
             whole = "lookup" in hit.scores or (short and "definition" not in hit.scores)
         quote, highlight = _quote(reading, whole)
         where = f"《{hit.law}》{hit.article}" if hit.article else f"《{hit.law}》的文件信息"
-        if lookup:
+        if stance == Stance.RELATED:
+            parts.append(f"{where}：{_as_sentence(quote)}[{number}]")
+        elif lookup:
             parts.append(f"{where}规定：{_as_sentence(quote)}[{number}]")
         else:
             parts.append(f"{'根据' if number == 1 else '另据'}{where}，{_as_sentence(quote)}[{number}]")
@@ -150,7 +160,9 @@ def read(index: Index, question: str, hits: list[Hit], calibration: Calibration 
         # in the quote leaves nothing the question asked to other laws. A question naming no content
         # (第十五条讲了什么？) is answered by the whole article: the note only where all of it defers
         answering = [highlight] if reading.scores.any() else reading.sentences
-        if number == 1 and all(defers(s) for s in answering):
+        if number == 1 and stance == Stance.ANSWERED and all(defers(s) for s in answering):
             parts.append(deferral_note(hit.law))
         citations.append(Citation.of(hit, number, quote, highlight))
-    return Answer(question=question, text="\n".join(parts), citations=citations, passages=hits, stance=Stance.ANSWERED, confidence=confidence, warnings=warnings)
+    if stance == Stance.RELATED:
+        parts.insert(0, related_note([c.law for c in citations]))
+    return Answer(question=question, text="\n".join(parts), citations=citations, passages=hits, stance=stance, confidence=confidence, warnings=warnings)

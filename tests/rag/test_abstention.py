@@ -1,15 +1,16 @@
-"""The abstention model: deterministic fit, the shipped calibration reproducible from its feature table,
+"""The stance models: deterministic fit, the shipped calibration reproducible from its feature table,
 decisions on fixed feature vectors, and the answer path on deferral clauses."""
 
+import json
 import re
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from eval.calibrate import FEATURE_TABLE, fit_calibration, load_examples
-from rag import answer
-from rag.answering.abstention import FEATURES, AbstentionModel, Calibration, Support, defers, load_calibration
+from eval.calibrate import FEATURE_TABLE, bundled_law, fit_calibration, load_examples
+from rag import Stance, answer
+from rag.answering.abstention import FEATURES, Calibration, StanceModel, Support, SupportModel, defers, load_calibration
 from rag.answering.reader import deferral_note
 
 
@@ -22,7 +23,7 @@ def synthetic(seed: int = 0):
 
 def test_fit_is_deterministic_and_learns_the_signal():
     X, y = synthetic()
-    first, second = AbstentionModel.fit(X, y), AbstentionModel.fit(X, y)
+    first, second = SupportModel.fit(X, y), SupportModel.fit(X, y)
     assert first.coef == second.coef and first.intercept == second.intercept
     weights = first.weights()
     assert weights[FEATURES[0]] > weights[FEATURES[1]] > abs(weights[FEATURES[2]])
@@ -31,69 +32,86 @@ def test_fit_is_deterministic_and_learns_the_signal():
 
 def test_model_round_trips_and_refuses_other_features():
     X, y = synthetic(1)
-    model = AbstentionModel.fit(X, y)
-    again = AbstentionModel.from_dict(model.to_dict())
+    model = SupportModel.fit(X, y)
+    again = SupportModel.from_dict(model.to_dict())
     assert np.allclose(again.probabilities(X), model.probabilities(X))
     data = model.to_dict()
     data["features"] = data["features"][:-1]
     with pytest.raises(ValueError, match="rag calibrate"):
-        AbstentionModel.from_dict(data)
+        SupportModel.from_dict(data)
 
 
-def test_refit_on_the_kept_feature_table_gives_the_shipped_model():
+def test_refit_on_the_kept_feature_table_gives_the_shipped_models():
     shipped = load_calibration()
     refit = fit_calibration(load_examples(FEATURE_TABLE))
-    assert np.allclose(refit.abstention.coef, shipped.abstention.coef, atol=1e-9)
-    assert refit.abstention.threshold == pytest.approx(shipped.abstention.threshold)
-    assert refit.abstention.regularization == shipped.abstention.regularization  # chosen out of fold, not set by hand
-    assert refit.report["out_of_fold_at_threshold"] == shipped.report["out_of_fold_at_threshold"]
-    assert shipped.one_law is not None
-    assert np.allclose(refit.one_law.coef, shipped.one_law.coef, atol=1e-9)
-    assert refit.one_law.threshold == pytest.approx(shipped.one_law.threshold)
-    assert refit.report["one_law"]["out_of_fold_at_threshold"] == shipped.report["one_law"]["out_of_fold_at_threshold"]
+    assert shipped.one_law is not None and shipped.one_law.answers is not None
+    for fitted, kept in ((refit.abstention, shipped.abstention), (refit.one_law.covered, shipped.one_law.covered), (refit.one_law.answers, shipped.one_law.answers)):
+        assert np.allclose(fitted.coef, kept.coef, atol=1e-9)
+        assert fitted.threshold == pytest.approx(kept.threshold)
+        assert fitted.regularization == kept.regularization  # chosen out of fold, not set by hand
+    assert refit.report["one_law"]["out_of_fold"] == shipped.report["one_law"]["out_of_fold"]
 
 
-def test_the_library_model_is_fitted_without_conversations_and_the_one_law_model_without_the_library():
+def test_the_library_model_reads_the_library_and_the_bundled_law_and_the_one_law_model_every_law_but_the_library():
     examples = load_examples(FEATURE_TABLE)
     calibration = fit_calibration(examples)
-    assert "seed_conversation" not in calibration.report["counts"] and "library" in calibration.report["counts"]
-    assert "library" not in calibration.report["one_law"]["counts"] and "seed_conversation" in calibration.report["one_law"]["counts"]
-    # the library model is unchanged by conversations: fitted on the table without them, it is the same
-    alone = fit_calibration([e for e in examples if not e.id.startswith("seed_conversation:")])
+    assert "library" in calibration.report["library"]["counts"] and "conversation" not in calibration.report["library"]["counts"]
+    assert "library" not in calibration.report["one_law"]["counts"] and "conversation" in calibration.report["one_law"]["counts"]
+    assert calibration.report["one_law"]["laws"] >= 20  # the stance model is fitted on many laws, not one
+    # the library model does not change with the other laws' questions
+    alone = fit_calibration([e for e in examples if e.group == "library" or e.law == bundled_law()])
     assert alone.abstention == calibration.abstention and alone.one_law != calibration.one_law
 
 
-def test_each_index_kind_gets_its_model(seed_index, tmp_path):
+def test_each_index_kind_gets_its_model(seed_index):
     shipped = load_calibration()
     assert shipped.model_for(seed_index) is shipped.one_law  # the bundled law alone
 
     class Library:  # model_for reads only how many laws an index holds
         laws = seed_index.laws * 2
 
-    assert shipped.model_for(Library()) is shipped.abstention
-    assert Calibration(abstention=shipped.abstention).model_for(seed_index) is shipped.abstention  # no one-law model: the one model
+    assert shipped.model_for(Library()) == StanceModel(shipped.abstention)  # answered or not_covered, never related
+    assert Calibration(abstention=shipped.abstention).model_for(seed_index) == StanceModel(shipped.abstention)
 
 
-def test_shipped_operating_point_meets_its_false_abstention_targets_out_of_fold():
+def test_shipped_operating_point_meets_its_limits_leave_law_out():
     report = load_calibration().report
-    for part in (report, report["one_law"]):
-        rates, targets = part["out_of_fold_at_threshold"], part["targets"]
-        assert rates["seed_answerable"] <= targets["seed_false_abstention"]
-        if rates.get("library") is not None:
-            assert rates["library"] <= targets["library_false_abstention"]
-        if rates.get("seed_conversation") is not None:
-            assert rates["seed_conversation"] <= targets["conversation_false_abstention"]
+    rates, targets = report["one_law"]["out_of_fold"], report["one_law"]["targets"]
+    assert rates["answerable"]["not_covered"] <= targets["answerable_not_covered"]
+    assert rates["conversation"]["not_covered"] <= targets["conversation_not_covered"]
+    assert rates["answerable"]["answered"] >= targets["answerable_answered"]
+    library = report["library"]["out_of_fold_abstained"]
+    assert library["answerable"] <= targets["answerable_not_covered"] and library["library"] <= targets["library_false_abstention"]
 
 
-@pytest.mark.parametrize("which", ["abstention", "one_law"])
-def test_decisions_on_fixed_feature_vectors(which):
-    model = getattr(load_calibration(), which)
+def test_the_stance_on_fixed_feature_vectors():
+    covered = SupportModel(coef=[1.0 if f == "dense" else 0.0 for f in FEATURES], mean=[0.8 if f == "dense" else 0.0 for f in FEATURES], scale=[0.05 if f == "dense" else 1.0 for f in FEATURES], threshold=0.5)
+    answers = SupportModel(coef=[1.0 if f == "words" else 0.0 for f in FEATURES], mean=[0.5 if f == "words" else 0.0 for f in FEATURES], scale=[0.25 if f == "words" else 1.0 for f in FEATURES], threshold=0.5)
+    model = StanceModel(covered, answers)
+    assert model.decide(Support(dense=0.70, words=1.0))[0] == Stance.NOT_COVERED  # far from the law: nothing else matters
+    assert model.decide(Support(dense=0.90, words=0.0))[0] == Stance.RELATED  # on topic, the words asked for absent
+    stance, confidence = model.decide(Support(dense=0.90, words=1.0))
+    assert stance == Stance.ANSWERED and confidence == pytest.approx(answers.probability(Support(dense=0.90, words=1.0)))
+    assert StanceModel(covered).decide(Support(dense=0.90, words=0.0))[0] == Stance.ANSWERED  # a library's model: no related
+
+
+def test_the_shipped_models_on_fixed_feature_vectors():
+    shipped = load_calibration()
     named = Support(lexical=1.0, dense=0.9, sentence=0.9, margin=0.05, bm25=0.8, lookup=1.0, terms=1.0, words=1.0, words_top3=1.0, focus=1.0)
     strong = Support(lexical=0.9, dense=0.9, sentence=0.91, margin=0.03, bm25=0.6, terms=1.8, words=1.0, words_top3=1.0, focus=1.0)
-    nothing = Support(lexical=0.0, dense=0.82, sentence=0.83, margin=0.0, bm25=0.0, terms=2.5, words=0.0, unknown=1.0, focus=-1.0)
-    assert not model.abstains(named) and not model.abstains(strong)
-    assert model.abstains(nothing)
-    assert model.probability(strong) > model.probability(nothing)
+    nothing = Support(lexical=0.0, dense=0.72, sentence=0.73, margin=0.0, bm25=0.0, terms=2.5, words=0.0, unknown=1.0, focus=-1.0)
+    for model in (shipped.one_law, StanceModel(shipped.abstention)):
+        assert model.decide(named)[0] == Stance.ANSWERED and model.decide(strong)[0] == Stance.ANSWERED
+        assert model.decide(nothing)[0] == Stance.NOT_COVERED
+
+
+def test_a_calibration_written_before_stances_still_reads_as_answered_or_not_covered(tmp_path):
+    shipped = load_calibration()
+    data = shipped.to_dict()
+    data["one_law"] = shipped.abstention.to_dict()  # the old format: one model
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    assert Calibration.load(path).one_law == StanceModel(shipped.abstention)
 
 
 def test_calibration_file_round_trip(tmp_path):
@@ -232,7 +250,7 @@ def test_an_index_is_answered_by_its_own_calibration(seed_copy):
 
     shipped = load_calibration()
     assert not answer(QUESTION, index=seed_copy).abstained
-    strict = Calibration(abstention=shipped.abstention, one_law=replace(shipped.one_law, threshold=1.01))
+    strict = Calibration(abstention=shipped.abstention, one_law=StanceModel(replace(shipped.one_law.covered, threshold=1.01)))
     strict.save(seed_copy / abstention.INDEX_CALIBRATION)
     reply = answer(QUESTION, index=seed_copy)
     assert reply.abstained and reply.warnings == []  # fitted on the model this index encodes with
