@@ -53,17 +53,18 @@ _STAGES = {"解析文件": "解析文件", "编码条文": "编码新的条文",
 LIBRARY_CSS = """
 #library-info { color: var(--body-text-color-subdued); }
 #library-info b { color: var(--body-text-color); }
-.law-table { width: 100%; border-collapse: collapse; font-size: 0.92em; }
-.law-table th { text-align: left; font-weight: 600; padding: 6px 8px; border-bottom: 2px solid var(--border-color-primary);
+.law-table { width: 100%; border: none !important; border-collapse: collapse; font-size: 0.9em; table-layout: fixed; }
+.law-table th { text-align: left; font-weight: 600; padding: 6px 6px; border: none; border-bottom: 2px solid var(--border-color-primary);
                 position: sticky; top: 0; background: var(--background-fill-primary); }
-.law-table td { padding: 6px 8px; border-bottom: 1px solid var(--border-color-primary); vertical-align: top; }
-.law-table .num { text-align: right; white-space: nowrap; }
-.law-table .nowrap { white-space: nowrap; }
-.law-table .file { color: var(--body-text-color-subdued); word-break: break-all; }
-#library-laws .law-open { background: none; border: none; padding: 0; cursor: pointer; text-align: left; font-weight: 600;
-                          color: var(--body-text-color); font-size: 1em; }
+.law-table td { padding: 6px 6px; border: none; border-bottom: 1px solid var(--border-color-primary); vertical-align: top;
+                overflow-wrap: anywhere; line-height: 1.5; }
+.law-table td:nth-child(5) { text-align: right; }
+.law-table td:nth-child(6) { color: var(--body-text-color-subdued); }
+.law-table .added { font-size: 0.85em; margin-top: 2px; }
+#library-laws .law-open { background: none !important; border: none; box-shadow: none !important; padding: 0; cursor: pointer;
+                          text-align: left; font-weight: 600; color: var(--body-text-color); font-size: 1em; line-height: 1.5; }
 #library-laws .law-open:hover { color: var(--color-accent); text-decoration: underline; }
-#library-laws .law-remove { background: none; border: 1px solid var(--border-color-primary); border-radius: 4px; cursor: pointer;
+#library-laws .law-remove { background: none; box-shadow: none; border: 1px solid var(--border-color-primary); border-radius: 4px; cursor: pointer;
                             padding: 1px 8px; color: #b91c1c; font-size: 0.9em; white-space: nowrap; }
 #library-laws .law-remove:hover { background: #fef2f2; }
 .badge { display: inline-block; padding: 0 6px; border-radius: 8px; font-size: 0.85em; background: #ecfdf5; color: #065f46; white-space: nowrap; }
@@ -186,32 +187,35 @@ def _status_badge(status: str) -> str:
     return f'<span class="badge {kind}">{html.escape(status)}</span>'
 
 
+_COLUMNS = (("标题", "25%"), ("类别 · 制定机关", "19%"), ("公布 / 施行", "16%"), ("状态", "8%"), ("条数", "6%"), ("来源文件", "19%"))
+
+
 def render_laws(entries: Sequence[lib.LawEntry], *, removable: bool, query: str = "") -> str:
-    """HTML table of a library's laws: title (opens it in the viewer), category or author, dates, status,
-    articles, the file it came from, and a 删除 button where the library may be changed."""
+    """HTML table of a library's laws: title (opens it in the viewer), category and author, dates, status,
+    articles, the file it came from and when it was added, and a 删除 button where the library may be changed."""
     if not entries:
         return f'<div class="src-empty">{"没有标题含“" + html.escape(query) + "”的法规。" if query else "这个法规库还没有法规：在右侧上传文件即可添加。"}</div>'
-    head = ["标题", "类别 / 制定机关", "公布", "施行", "状态", "条数", "来源文件"] + (["添加时间", ""] if removable else [])
+    columns = list(_COLUMNS) + ([("", "7%")] if removable else [])
     rows = []
     for e in entries:
+        dates = "<br>".join(html.escape(f"{_date(d)}{suffix}") for d, suffix in ((e.publication_date, "公布"), (e.effective_date, "施行")) if d)
+        added = html.escape(e.added[:16].replace("T", " ") + (f" {e.added_by}" if e.added_by else ""))
         cells = [
             f'<button type="button" class="law-open" data-doc="{html.escape(e.doc_id)}" title="在条文浏览中打开">{html.escape(e.title)}</button>',
             html.escape(" · ".join(x for x in (e.category, e.author) if x)),
-            f'<span class="nowrap">{html.escape(_date(e.publication_date))}</span>',
-            f'<span class="nowrap">{html.escape(_date(e.effective_date))}</span>',
+            dates,
             _status_badge(e.status),
-            f'<span class="num">{e.articles}</span>',
-            f'<span class="file">{html.escape(e.file or "—")}</span>',
+            str(e.articles),
+            html.escape(e.file or "—") + (f'<div class="added">{added}</div>' if e.added else ""),
         ]
         if removable:
-            added = e.added[:16].replace("T", " ")
-            cells.append(f'<span class="nowrap">{html.escape(added)}</span>' + (f"<br>{html.escape(e.added_by)}" if e.added_by else ""))
             cells.append(
                 f'<button type="button" class="law-remove" data-doc="{html.escape(e.doc_id)}" data-title="{html.escape(e.title)}">删除</button>'
             )
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     count = f'<div class="src-hint">共 {len(entries)} 部{"（按“" + html.escape(query) + "”筛选）" if query else ""}。点击标题可在“问答”页的“条文浏览”中逐条阅读。</div>'
-    return count + '<table class="law-table"><thead><tr>' + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>"
+    return (count + '<table class="law-table"><colgroup>' + "".join(f'<col style="width:{w}">' for _, w in columns) + "</colgroup><thead><tr>"
+            + "".join(f"<th>{h}</th>" for h, _ in columns) + "</tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
 def render_info(info: lib.LibraryInfo | None, manager: LibraryManager) -> str:
@@ -351,11 +355,11 @@ def build_library_tab(manager: LibraryManager) -> LibraryTab:
     """The tab's components (inside a gr.Tab): the library panel, the law list, the upload and preview column."""
     changeable = manager.can_change
     info = gr.HTML(render_info(_info(manager), manager), elem_id="library-info")
-    with gr.Row(visible=manager.switchable, equal_height=True):
+    with gr.Row(visible=manager.switchable, equal_height=False):
         chooser = gr.Dropdown(manager.choices(), value=manager.library.name, label="问答使用的法规库", scale=3, elem_id="library-chooser",
                               interactive=changeable, info="对这个服务的所有用户生效；API 接口也作用于它")
         new_name = gr.Textbox(label="新建法规库", placeholder="名称，例如 本单位制度", scale=2, visible=changeable, elem_id="library-new-name")
-        create = gr.Button("新建", scale=1, min_width=80, visible=changeable, elem_id="library-create")
+        create = gr.Button("新建法规库", scale=1, min_width=100, visible=changeable, elem_id="library-create")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3, min_width=480):
             search = gr.Textbox(placeholder="按标题搜索法规", show_label=False, container=False, elem_id="library-search")
@@ -373,7 +377,7 @@ def build_library_tab(manager: LibraryManager) -> LibraryTab:
             with gr.Row():
                 add = gr.Button("确认添加", variant="primary", interactive=False, elem_id="library-add")
                 cancel_add = gr.Button("取消", interactive=False, elem_id="library-cancel")
-    status = gr.HTML("", elem_id="library-status")
+            status = gr.HTML("", elem_id="library-status", min_height=70)
     with gr.Accordion("改动记录", open=False):
         changes = gr.HTML(render_changes(lib.read_changes(manager.library, 20)), elem_id="library-changes")
     return LibraryTab(

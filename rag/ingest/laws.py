@@ -187,16 +187,18 @@ def _article_label(body: str) -> tuple[int, int] | None:
 def _joined(lines: list[str]) -> list[str]:
     """Lines broken by the page width joined: a line that does not end a sentence goes on in the next,
     unless the next begins an article, a heading, a note or the contents. A line begins an article when
-    a space follows its label, or when its label is the next one expected (so that a line that wrapped
-    before "第十条的规定" is not taken for one); a label run into its text ("第一条为了…", as some
-    writers drop the space) gets its space back."""
+    a space follows its label, or when its label is the next one expected and the line before ended a
+    sentence (so that a line that wrapped before "第十条的规定" is not taken for one); a label run into
+    its text ("第一条为了…", as some writers drop the space) gets its space back."""
     out: list[str] = []
     last = (0, 0)
     for line in lines:
         body = line.replace("\u3000", " ")
         label = _article_label(body)
         spaced = bool(_ARTICLE_PLAIN.match(body))
-        if label is not None and (spaced or label in {(last[0] + 1, 0), (last[0], last[1] + 1), (1, 0)}):
+        # Unspaced, the next label expected opens an article where the line before ended a sentence or a heading
+        after_break = not out or last == (0, 0) or out[-1].endswith(tuple(_LINE_END)) or _is_heading(out[-1])
+        if label is not None and (spaced or (after_break and label in {(last[0] + 1, 0), (last[0], last[1] + 1), (1, 0)})):
             starts, last = True, label
             if not spaced:
                 cut = _ARTICLE_BARE.match(body).start("text")
