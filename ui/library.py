@@ -187,7 +187,7 @@ def _status_badge(status: str) -> str:
     return f'<span class="badge {kind}">{html.escape(status)}</span>'
 
 
-_COLUMNS = (("标题", "25%"), ("类别 · 制定机关", "19%"), ("公布 / 施行", "16%"), ("状态", "8%"), ("条数", "6%"), ("来源文件", "19%"))
+_COLUMNS = (("标题", "23%"), ("类别 · 制定机关", "16%"), ("公布 / 施行", "20%"), ("状态", "8%"), ("条数", "6%"), ("来源文件", "20%"))
 
 
 def render_laws(entries: Sequence[lib.LawEntry], *, removable: bool, query: str = "") -> str:
@@ -517,11 +517,14 @@ def wire_library(tab: LibraryTab, manager: LibraryManager, chat: ChatHooks, main
                                    progress=_progress_callback(progress), via="web")
         except RagError as error:
             return (f'<div class="lib-fail">没有添加任何法规，法规库未改动：{html.escape(str(error))}</div>', gr.skip(), gr.skip(),
-                    gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+                    gr.Button(interactive=True), gr.Button(interactive=True), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
         info = _info(manager)
         return (render_results(results, info), None, "", gr.Button(interactive=False), gr.Button(interactive=False), *refreshed())
 
-    tab.add.click(
+    def lock() -> tuple[Any, ...]:
+        return gr.Button(interactive=False), gr.Button(interactive=False)
+
+    tab.add.click(lock, None, [tab.add, tab.cancel_add], queue=False, **private).then(
         add, [tab.upload, tab.force], [tab.status, tab.upload, tab.previews, tab.add, tab.cancel_add, *after_change],
         concurrency_id=CHANGING, concurrency_limit=1, show_progress_on=[tab.status], **private,
     )
@@ -530,9 +533,9 @@ def wire_library(tab: LibraryTab, manager: LibraryManager, chat: ChatHooks, main
         manager.check_change()
         doc_id, title = str(event.doc_id), str(event.title)
         text = f"确定从法规库“{html.escape(manager.library.name)}”中删除《{html.escape(title)}》吗？删除后回答不再引用它。"
-        return doc_id, gr.Row(visible=True), f'<div class="lib-note">{text}</div>'
+        return doc_id, gr.Row(visible=True), f'<div class="lib-note">{text}</div>', gr.Button(interactive=True)
 
-    tab.laws.remove_law(ask_remove, None, [tab.pending_remove, tab.confirm_row, tab.confirm_text], **private)
+    tab.laws.remove_law(ask_remove, None, [tab.pending_remove, tab.confirm_row, tab.confirm_text, tab.confirm_remove], **private)
 
     def keep() -> tuple[Any, ...]:
         return None, gr.Row(visible=False), ""
@@ -551,7 +554,7 @@ def wire_library(tab: LibraryTab, manager: LibraryManager, chat: ChatHooks, main
         done = "、".join(f"《{html.escape(e.title)}》" for e in removed)
         return (f'<div class="lib-done">已删除{done}，新版本已启用。</div>', None, gr.Row(visible=False), *refreshed())
 
-    tab.confirm_remove.click(
+    tab.confirm_remove.click(lambda: gr.Button(interactive=False), None, [tab.confirm_remove], queue=False, **private).then(
         remove, [tab.pending_remove], [tab.status, tab.pending_remove, tab.confirm_row, *after_change],
         concurrency_id=CHANGING, concurrency_limit=1, show_progress_on=[tab.status], **private,
     )
