@@ -33,7 +33,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..index import TOPIC_MARKERS, Index, content_terms, tokenize
+from ..index import TOPIC_MARKERS, Index, content_terms, content_words, tokenize
 from ..ingest import CN_NUMBER, cn_to_int, int_to_cn
 from ..records import Answer
 from .lookup import find_article_refs
@@ -47,15 +47,19 @@ class Cues:
 
     # Openings of a follow-up (stripped; any number of them, in any order)
     leads: tuple[str, ...] = (
-        "那么", "那如果", "那要是", "那", "还有", "另外", "此外", "并且", "而且", "然后", "如果是", "要是",
+        "那么", "那如果是", "那如果", "那要是", "那", "还有", "另外", "此外", "并且", "而且", "然后", "如果是", "要是",
         "再问一个", "再问一下", "再问", "想问一下", "想问下", "问一下", "请问", "顺便问一下", "换个问题",
     )
+    # Classifiers after which 那 is a determiner (那种合同, 那些人, 那一条), not the opening 那; the ones that may also
+    # start a word of their own (那个人信息呢 → 个人信息) only when they do not
+    classifiers: tuple[str, ...] = ("种", "些", "样", "类")
+    word_starts: tuple[str, ...] = ("个", "条", "款", "项", "次", "位", "家", "一", "时")
     trailing: tuple[str, ...] = ("呢",)  # 那人才呢？
     # Words after a subject that only mark it as the topic: 数据标注这块呢？, 资金方面呢？
     topic_markers: tuple[str, ...] = TOPIC_MARKERS
     # Words standing for a cited article (never matched inside 条例, nor 它 inside 其它)
     back_refs: tuple[str, ...] = (
-        "这一条", "这条规定", "这条", "该条", "本条", "此条", "上述规定", "这个规定", "这项规定", "该规定", "这一规定",
+        "这一条", "这条规定", "这条", "该条", "本条", "此条", "那一条", "那条", "上述规定", "这个规定", "这项规定", "该规定", "这一规定",
         "这款", "该款", "它", "这样做", "这么做", "这件事情", "这件事", "这个事情", "这个事", "这事", "这项工作",
     )
     # Words standing for the term the previous question asked the meaning of (这个概念在哪一条里用到？)
@@ -69,7 +73,7 @@ class Cues:
     copulas: tuple[str, ...] = ("是", "算")
     # Words standing for the cited law
     law_refs: tuple[str, ...] = (
-        "这部条例", "这个条例", "这条例", "该条例", "本条例", "这部法规", "该法规", "这部法律", "这部法", "该法", "本法",
+        "这部条例", "这个条例", "这条例", "该条例", "本条例", "这部法规", "该法规", "这部法律", "这部法", "这个法", "该法", "本法",
     )
     next_article: tuple[str, ...] = ("下一条", "后一条", "下条")
     previous_article: tuple[str, ...] = ("上一条", "前一条", "上条")
@@ -78,7 +82,12 @@ class Cues:
         "谁制定", "哪个机关制定", "哪个部门制定", "制定机关", "谁通过", "什么时候通过", "何时通过", "哪年通过",
         "什么时候施行", "何时施行", "什么时候开始施行", "什么时候生效", "何时生效", "什么时候实施", "何时实施",
         "什么时候公布", "何时公布", "什么时候发布", "出台", "颁布", "修订过", "修改过", "修订", "还有效", "有效吗", "效力",
+        "哪个机关通过", "哪次会议", "哪一年开始施行", "哪年开始施行", "哪一年施行", "哪年施行", "最近一次修改", "修正过",
     )
+    # Words asking what follows from an act (the previous turn's): 被查到会怎么处罚？, 这么做会怎么罚？
+    consequence: tuple[str, ...] = ("处罚", "罚款", "罚", "处理", "后果", "追究", "责任", "拘留", "吊销", "处分", "赔偿")
+    # …and the references to that act: 这么做的话会怎么罚？
+    act_refs: tuple[str, ...] = ("这么做", "这样做", "这种行为", "这种情况", "这种做法", "这样的话", "这么干", "这样")
     # Question words after which 是 reads naturally behind the law's name: 《…》是谁制定的？
     copula_before: tuple[str, ...] = ("谁", "什么时候", "何时", "哪")
     # What a question that is only a reference asks: 下一条呢？ → 《…》第十六条是什么？
@@ -115,6 +124,9 @@ _TERM_REF = re.compile(_alternation(CUES.term_refs))
 _NEXT = re.compile(_alternation(CUES.next_article))
 _PREVIOUS = re.compile(_alternation(CUES.previous_article))
 _DOCUMENT = re.compile(_alternation(CUES.document))
+_CONSEQUENCE = re.compile(_alternation(CUES.consequence))
+_ASKS = re.compile(r"吗|呢|什么|怎么|怎样|如何|哪|多少|几|是否|能不能|可不可以|会不会|要不要|合法|行不行")
+_ACT_REF = re.compile(rf"(?:{_alternation(CUES.act_refs)})(?:的话)?")
 _PART = re.compile(rf"第\s*(?P<num>{CN_NUMBER})\s*(?P<kind>[款项])")
 _ITEM_LINE = re.compile(r"\s*[（(][零一二三四五六七八九十百]+[）)]")
 _END = re.compile(r"[？?。！!，,、：:\s]+$")
@@ -212,9 +224,25 @@ def _core(text: str) -> str:
     return _END.sub("", text.strip())
 
 
+def _without_lead(text: str) -> str:
+    """The question without its follow-up openings; a closing 那 that is a determiner (那种…) stays."""
+    lead = _LEAD.match(text)
+    if lead is None:
+        return text
+    rest = text[lead.end() :]
+    if lead.group(0).endswith("那") and rest[:1] in CUES.classifiers:
+        return "那" + rest
+    if lead.group(0).endswith("那") and rest[:1] in CUES.word_starts:
+        import jieba
+
+        if len(jieba.lcut(rest)[0]) == 1 or (rest[:1] == "一" and rest[1:2] in (*CUES.classifiers, *CUES.word_starts)):
+            return "那" + rest
+    return rest
+
+
 def _bare(text: str) -> str:
     """The question without its follow-up openings, trailing 呢, topic marker and end punctuation."""
-    return _core(_TOPIC.sub("", _core(_TRAILING.sub("", _core(_LEAD.sub("", _core(text)))))))
+    return _core(_TOPIC.sub("", _core(_TRAILING.sub("", _core(_without_lead(_core(text)))))))
 
 
 def _words(text: str) -> list[tuple[str, str]]:
@@ -326,6 +354,30 @@ def _document(index: Index, bare: str, cited: list[Cited]) -> str | None:
     return f"《{cited[0].law}》{rest}？"
 
 
+def _consequence(bare: str, previous: Answer) -> str | None:
+    """被查到会怎么处罚？ / 这么做的话会怎么罚？ → the previous standalone question, then this one: a follow-up asking
+    what follows from the act the previous turn asked about, with no subject of its own (at most one content
+    word besides the consequence it asks for), goes on about that act; the article that answered whether it
+    is allowed rarely states the penalty, so no article is named."""
+    if not _CONSEQUENCE.search(bare):
+        return None
+    act = _ACT_REF.search(bare)
+    own = _ACT_REF.sub(" ", bare)
+    rest = [w for w in content_words(own) if not any(c in w for c in CUES.consequence)]
+    if not act and (len(rest) > 1 or _VIOLATION.search(bare)):
+        return None  # a subject of its own, or 违反了怎么处罚？, which the ellipsis carries the frame's subject into
+    return f"{_situation(previous.rewritten_question or previous.question)}，{_core(own).strip('，, ')}？"
+
+
+def _situation(question: str) -> str:
+    """What a question says happened, without what it asks: its last clause dropped when that clause asks
+    (公司扣着我的档案不给转，这合法吗 → 公司扣着我的档案不给转), else its closing 吗."""
+    clauses = [c for c in re.split(r"[，,；;]", _core(question)) if c.strip()]
+    if len(clauses) > 1 and _ASKS.search(clauses[-1]):
+        clauses = clauses[:-1]
+    return re.sub(r"(?:吗|呢)$", "", "，".join(clauses))
+
+
 def _term_reference(index: Index, bare: str, previous: Answer) -> str | None:
     """这个概念在哪一条里用到？ → 公共机构在哪一条里用到？, for the term whose meaning the previous turn asked."""
     match = _TERM_REF.search(bare)
@@ -418,12 +470,23 @@ def _ellipsis(index: Index, bare: str, frame: str, cited: list[Cited]) -> list[C
     named = {ref.label for ref in find_article_refs(frame)}
     rows = tuple(r for c in cited if c.article in named for r in index.chunk_rows(c.doc_id, c.article))
     frames = [(frame, rows), (_without_articles(index, frame), ())] if rows else [(frame, ())]
-    nominal = any(_is_nominal(flag) for _, flag in _words(bare))
+    words = _words(bare)
+    nominal = any(_is_nominal(flag) for _, flag in words)
     candidates = []
+    ask = _asking_clause(frame)
+    if ask and any(flag.startswith("v") for _, flag in words):
+        # 那如果是开发商不给小区配物业用房呢？ after …，会被罚多少？: a whole situation takes the frame's question
+        candidates.append(Candidate(f"{bare}，{ask}？", bare))
     for text, pinned in frames:
         spans = list(dict.fromkeys(_spans(index, text)))[: MAX_CANDIDATES // len(frames)]
         candidates += [Candidate(text[:s] + bare + text[e:] + "？", bare, pinned) for s, e, alike in spans if alike == nominal]
     return candidates
+
+
+def _asking_clause(frame: str) -> str:
+    """The frame's last clause when it is only a question about what came before (…，会被罚多少 / …，这合法吗)."""
+    clauses = [c for c in re.split(r"[，,；;]", _core(frame)) if c.strip()]
+    return clauses[-1] if len(clauses) > 1 and _ASKS.search(clauses[-1]) else ""
 
 
 def _scope(index: Index, cited: list[Cited]) -> np.ndarray | None:
@@ -456,6 +519,7 @@ def rewrite_question(question: str, history: Sequence[Answer], index: Index) -> 
         lambda: _article_ref(index, bare, cited, elliptical),
         lambda: _part(index, bare, cited),
         lambda: _document(index, bare, cited),
+        lambda: _consequence(bare, previous),
         lambda: _term_reference(index, bare, previous),
         lambda: _back_reference(index, bare, cited),
     ):

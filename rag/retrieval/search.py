@@ -17,6 +17,7 @@ from .lookup import find_article_refs
 __all__ = ["RetrieveOptions", "search", "scope_of", "Mode"]
 
 Mode = Literal["hybrid", "dense", "bm25"]
+_IN_FORCE = ("施行", "生效", "实施")  # what a law's commencement article states
 MAX_DEFINITIONS = 3  # defining articles pinned for one asked term (it may be defined by several laws)
 DEFINITION_POOL = 10  # candidates searched for a defining article when the question names no defined term
 
@@ -79,6 +80,30 @@ def _provisions(index: Index, question: str, scope: set[str] | None) -> list[int
         text = "".join(index.chunks[r].text for r in found) + index.chunks[found[0]].law if found else ""
         if all(word in text for word in words):
             rows.extend(found)
+    return rows
+
+
+def _record(index: Index, question: str, scope: set[str] | None) -> list[int]:
+    """Rows of the law's own record (author, dates, revisions) when the question asks about the law itself
+    (是哪个机关通过的？, 修改过吗？: a CUES.document cue) and about nothing else: each of its other content words
+    is in the record or in the law's title. The law: the one law of the index, or the one the question names."""
+    cues = [cue for cue in CUES.document if cue in question]
+    if not cues:
+        return []
+    doc_ids = scope if scope is not None else {law.doc_id for law in index.laws} if len(index.laws) == 1 else set()
+    if len(doc_ids) != 1:
+        return []
+    rest = index.names.as_self_reference(question)
+    for cue in sorted(cues, key=len, reverse=True):
+        rest = rest.replace(cue, " ")
+    doc_id = next(iter(doc_ids))
+    rows = index.chunk_rows(doc_id, "")
+    text = "".join(index.chunks[r].text + index.chunks[r].law for r in rows)
+    words = [w for w in content_words(rest) if not w.startswith("本") and w not in CUES.law_refs]
+    if not rows or not all(word in text for word in words):
+        return []
+    if any(word in question for word in _IN_FORCE):  # 什么时候施行: the law's own commencement article says so first
+        rows = [r for p in index.provisions.find("commencement", [doc_id]) for r in index.chunk_rows(p.doc_id, p.article)] + rows
     return rows
 
 
@@ -149,6 +174,7 @@ def search(index: Index, question: str, options: RetrieveOptions = RetrieveOptio
 
     pinned = _lookup(index, question, scope)
     pinned += [r for r in _provisions(index, question, scope) if r not in pinned]
+    pinned += [r for r in _record(index, question, scope) if r not in pinned]
     ranked = sorted((i for i in fused if i not in pinned), key=lambda i: (-fused[i], i))
     # A named article and the definition of a term the question asks about it (这条说的公共机构包括哪些？)
     defining = [r for r in _defining(index, question, scope, ranked) if r not in pinned]

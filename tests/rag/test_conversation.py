@@ -254,3 +254,43 @@ def test_a_long_previous_question_bounds_the_work(index):
     rewritten = rewrite_question("那人才呢？", [long], index)
     assert time.perf_counter() - started < 5
     assert "人才" in rewritten
+
+
+@pytest.mark.parametrize(
+    ("question", "bare"),
+    [
+        ("那个人信息呢？", "个人信息"),  # 个人信息 is a word: 那 opens the follow-up
+        ("那种以完成一定工作任务为期限的合同呢？", "那种以完成一定工作任务为期限的合同"),  # 那种 is a determiner
+        ("那一条的第二款呢？", "那一条的第二款"),
+        ("那如果是开发商不配物业用房呢？", "开发商不配物业用房"),
+    ],
+)
+def test_the_openings_of_a_follow_up_are_read_as_openings_only(question, bare):
+    from rag.retrieval.conversation import _bare
+
+    assert _bare(question) == bare
+
+
+@pytest.fixture(scope="module")
+def property_law(library_law, tmp_path_factory):
+    """物业管理条例 indexed alone: a law other than the bundled one."""
+    law = library_law("物业管理条例")
+    out = tmp_path_factory.mktemp("property") / "index"
+    build_index([law.source], out)
+    return open_index(out)
+
+
+def test_a_follow_up_on_another_law_asking_what_an_act_costs_carries_the_act(property_law):
+    first = answer("物业公司能把整个小区的管理全部转包给别的公司吗？", index=property_law.path)
+    follow_up = answer("这么做的话会怎么罚？", index=property_law.path, history=[first])
+    rewritten = follow_up.rewritten_question
+    assert "转包" in rewritten and "罚" in rewritten
+    assert "第" not in rewritten  # no article is named: the permission article is rarely the penalty one
+    assert follow_up.citations and any("罚款" in c.text for c in follow_up.citations)
+
+
+def test_a_follow_up_on_another_law_about_the_law_itself_is_answered_from_its_record(property_law):
+    first = answer("业主大会怎么成立？", index=property_law.path)
+    follow_up = answer("这部法规是哪个机关通过的？", index=property_law.path, history=[first])
+    assert follow_up.citations[0].article == ""  # the law's record: its author and dates
+    assert retrieve("物业管理条例最近一次修改是哪一年？", k=1, index=property_law.path)[0].article == ""
