@@ -13,7 +13,7 @@ import html
 import logging
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -336,7 +336,7 @@ class LibraryTab:
     cancel_add: gr.Button
     status: gr.HTML
     changes: gr.HTML
-    controls: list[Any] = field(default_factory=list)
+    upload_column: gr.Column
 
 
 def _info(manager: LibraryManager) -> lib.LibraryInfo | None:
@@ -369,7 +369,7 @@ def build_library_tab(manager: LibraryManager) -> LibraryTab:
                 confirm_text = gr.HTML("")
                 confirm_remove = gr.Button("确定删除", variant="stop", size="sm", min_width=90, elem_id="library-remove-yes")
                 cancel_remove = gr.Button("取消", size="sm", min_width=70, elem_id="library-remove-no")
-        with gr.Column(scale=2, min_width=360, visible=changeable):
+        with gr.Column(scale=2, min_width=360, visible=_removable(manager)) as upload_column:
             upload = gr.File(label="上传法规文件", file_count="multiple", file_types=list(lib.LIBRARY_SUFFIXES), height=140, elem_id="library-upload")
             gr.HTML(f'<div class="src-hint">{LIMITS_TEXT}上传后先预览解析结果，确认后才加入法规库。</div>')
             previews = gr.HTML("", elem_id="library-preview", max_height=480)
@@ -384,6 +384,7 @@ def build_library_tab(manager: LibraryManager) -> LibraryTab:
         info=info, chooser=chooser, new_name=new_name, create=create, search=search, laws=laws, confirm_row=confirm_row,
         confirm_text=confirm_text, confirm_remove=confirm_remove, cancel_remove=cancel_remove, pending_remove=gr.State(None),
         upload=upload, previews=previews, force=force, add=add, cancel_add=cancel_add, status=status, changes=changes,
+        upload_column=upload_column,
     )
 
 
@@ -442,16 +443,18 @@ def wire_library(tab: LibraryTab, manager: LibraryManager, chat: ChatHooks, main
     """The tab's events: choose, create, search, open, preview, add (with progress), remove (after confirming)."""
 
     def refreshed(query: str = "") -> tuple[Any, ...]:
-        """Outputs of a change: info, laws, changes log, chat header, chat scope."""
+        """Outputs of a change: info, laws, changes log, upload column (shown where the library may be changed),
+        chat header, chat scope."""
         return (
             render_info(_info(manager), manager),
             render_laws(manager.laws(query), removable=_removable(manager), query=query),
             render_changes(lib.read_changes(manager.library, 20)),
+            gr.Column(visible=_removable(manager)),
             chat.header_html(),
             chat.scope_update(),
         )
 
-    after_change = [tab.info, tab.laws, tab.changes, chat.header, chat.scope]
+    after_change = [tab.info, tab.laws, tab.changes, tab.upload_column, chat.header, chat.scope]
 
     def choose(name: str) -> tuple[Any, ...]:
         try:
@@ -517,7 +520,7 @@ def wire_library(tab: LibraryTab, manager: LibraryManager, chat: ChatHooks, main
                                    progress=_progress_callback(progress), via="web")
         except RagError as error:
             return (f'<div class="lib-fail">没有添加任何法规，法规库未改动：{html.escape(str(error))}</div>', gr.skip(), gr.skip(),
-                    gr.Button(interactive=True), gr.Button(interactive=True), gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
+                    gr.Button(interactive=True), gr.Button(interactive=True), *(gr.skip(),) * len(after_change))
         info = _info(manager)
         return (render_results(results, info), None, "", gr.Button(interactive=False), gr.Button(interactive=False), *refreshed())
 
@@ -545,12 +548,11 @@ def wire_library(tab: LibraryTab, manager: LibraryManager, chat: ChatHooks, main
     def remove(doc_id: str | None, request: gr.Request, progress=gr.Progress()) -> tuple[Any, ...]:
         manager.check_change()
         if not doc_id:
-            return (gr.skip(),) * 9
+            return (gr.skip(),) * (3 + len(after_change))
         try:
             removed = lib.remove_laws(manager.library, [doc_id], user=_user(request), progress=_progress_callback(progress), via="web")
         except RagError as error:
-            return (f'<div class="lib-fail">{html.escape(str(error))}</div>', None, gr.Row(visible=False), gr.skip(), gr.skip(),
-                    gr.skip(), gr.skip(), gr.skip(), gr.skip())
+            return (f'<div class="lib-fail">{html.escape(str(error))}</div>', None, gr.Row(visible=False), *(gr.skip(),) * len(after_change))
         done = "、".join(f"《{html.escape(e.title)}》" for e in removed)
         return (f'<div class="lib-done">已删除{done}，新版本已启用。</div>', None, gr.Row(visible=False), *refreshed())
 
