@@ -20,12 +20,15 @@ from ..ingest import DOCUMENT_HEADER, split_sentences
 from ..records import Answer, Citation, Hit, Stance
 from .abstention import Calibration, coverage, defers, load_calibration, measure_support, term_weights
 
-__all__ = ["read", "ABSTAIN_TEXT", "READ_HITS", "deferral_note", "related_note"]
+__all__ = ["read", "ABSTAIN_TEXT", "READ_HITS", "deferral_note", "related_note", "unstated_note", "unanswered_asks"]
 
 ABSTAIN_TEXT = "抱歉，已收录的法规中没有找到能回答这个问题的条文。下面列出最接近的条文，仅供参考。"
 READ_HITS = 3  # articles the reader may quote
 _ITEM = re.compile(r"^(?:[（(][一二三四五六七八九十百]+[）)]|\d+[.、．])")
 _BACK_REFERENCE = re.compile(r"^(?:前款|前项|前两款|前三款|前述|上述|但是|但|其中|除前款)")
+# What makes a clause of a question ask something (数据中心的供电怎么保障，电价能不能降下来？ asks twice)
+_ASKING = re.compile(r"吗|呢|什么|怎么|怎样|如何|哪|多少|几|是否|能不能|可不可以|会不会|要不要|能否|有没有|是不是")
+_CLAUSE = re.compile(r"[^，,；;？?！!。]+")
 
 
 def deferral_note(law: str) -> str:
@@ -37,6 +40,45 @@ def related_note(laws: list[str]) -> str:
     """The plain sentence before related articles: no provision of these laws answers the question directly."""
     named = "、".join(f"《{law}》" for law in dict.fromkeys(laws))
     return f"{named}中没有直接回答这个问题的规定。相关的规定是："
+
+
+def unstated_note(law: str, asks: list[str]) -> str:
+    """The plain sentence after the quotes for the asks of a question that no article of the law mentions."""
+    return "；".join(f"“{ask}”" for ask in asks) + f"：《{law}》中没有涉及这一点的规定。"
+
+
+def unanswered_asks(index: Index, question: str) -> list[str]:
+    """The clauses of a question asking two or more things that no article of the index mentions: each such
+    clause has words of its own (not shared with the other asks), none of which any article holds. Empty when
+    the question asks one thing, or when no ask is mentioned at all (whether to answer is then not this one's
+    call)."""
+    from ..index import content_words
+
+    clauses = [c.strip() for c in _CLAUSE.findall(question) if _ASKING.search(c)]
+    if len(clauses) < 2:
+        return []
+    words = [set(content_words(c)) for c in clauses]
+    shared = {w for i, own in enumerate(words) for w in own if any(w in other for j, other in enumerate(words) if j != i)}
+    unstated = [c for c, own in zip(clauses, words) if _names_a_thing(c, own - shared) and not any(_mentioned(index, w) for w in own - shared)]
+    return unstated if len(unstated) < len(clauses) else []
+
+
+def _names_a_thing(clause: str, words: set[str]) -> bool:
+    """Whether one of the clause's own words is a noun (电价, 工本费): a verb or an adjective (合规, 主张, 开走) the
+    law may well state in its own words, so their absence says little."""
+    import jieba.posseg
+
+    return any(w.word in words and (w.flag.startswith("n") or w.flag in ("vn", "an")) for w in jieba.posseg.lcut(clause))
+
+
+def _without(question: str, clauses: list[str]) -> str:
+    for clause in clauses:
+        question = question.replace(clause, "")
+    return question
+
+
+def _mentioned(index: Index, word: str) -> bool:
+    return any(word in index.chunks[row].text for row in index.lexical.documents_with(word))
 
 
 @dataclass
@@ -117,13 +159,17 @@ def _as_sentence(quote: str) -> str:
 
 
 def read(index: Index, question: str, hits: list[Hit], calibration: Calibration | None = None) -> Answer:
-    """The answer to `question` from `hits` (best first), or an abstention."""
+    """The answer to `question` from `hits` (best first), or an abstention. A question asking several things,
+    some of which no article of its one law mentions (unanswered_asks), is read for the rest, and the answer
+    says which asks the law does not address."""
     calibration = calibration or load_calibration(index.path)
     mismatch = calibration.mismatch(index)
     warnings = [mismatch] if mismatch else []
-    weights = term_weights(index, index.names.as_self_reference(question))
+    unstated = unanswered_asks(index, question) if len(index.laws) == 1 else []
+    asked = _without(question, unstated)
+    weights = term_weights(index, index.names.as_self_reference(asked))
     readings = [_reading(h, weights) for h in hits[:READ_HITS]]
-    support = measure_support(index, question, hits, weights)
+    support = measure_support(index, asked, hits, weights)
     stance, confidence = calibration.model_for(index).decide(support)
     if not hits or stance == Stance.NOT_COVERED:
         return Answer(question=question, text=ABSTAIN_TEXT, citations=[], passages=hits, stance=Stance.NOT_COVERED, confidence=confidence, warnings=warnings)
@@ -165,4 +211,6 @@ def read(index: Index, question: str, hits: list[Hit], calibration: Calibration 
         citations.append(Citation.of(hit, number, quote, highlight))
     if stance == Stance.RELATED:
         parts.insert(0, related_note([c.law for c in citations]))
+    elif unstated and not lookup:
+        parts.append(unstated_note(index.laws[0].title, unstated))
     return Answer(question=question, text="\n".join(parts), citations=citations, passages=hits, stance=stance, confidence=confidence, warnings=warnings)

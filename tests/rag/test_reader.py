@@ -5,7 +5,7 @@ import numpy as np
 
 from rag import answer, get_index
 from rag.answering.reader import _context, _quote, _Reading
-from rag.records import Chunk, Hit
+from rag.records import Chunk, Hit, Stance
 
 
 def reading(text: str, sentences: list[str], scores: list[float]) -> _Reading:
@@ -111,3 +111,24 @@ def test_a_record_that_answers_is_quoted_whole_when_short_and_by_the_facts_asked
     quote_both = replace(always, second_article=replace(always.second_article, support=0.0, score=0.0))
     beside = read(index, "条例什么时候施行？", [article, record], quote_both).citations
     assert [c.article for c in beside] == ["第五十一条", ""] and beside[1].quote == "施行日期：2026年1月1日。"
+
+
+def test_an_ask_no_article_mentions_is_named_and_the_rest_answered(seed_index):
+    from rag.answering.reader import unanswered_asks, unstated_note
+
+    assert not any("电价" in c.text for c in seed_index.chunks)  # the premise: the law never mentions 电价
+    assert any("供电" in c.text for c in seed_index.chunks)
+    question = "数据中心的供电怎么保障，电价能不能降下来？"
+    assert unanswered_asks(seed_index, question) == ["电价能不能降下来"]
+    result = answer(question)
+    assert result.stance == Stance.ANSWERED
+    assert any("供电" in c.quote for c in result.citations)
+    assert result.text.endswith(unstated_note(seed_index.laws[0].title, ["电价能不能降下来"]))
+
+
+def test_asks_the_law_mentions_or_a_single_ask_get_no_such_note(seed_index):
+    from rag.answering.reader import unanswered_asks
+
+    assert unanswered_asks(seed_index, "数据中心的供电怎么保障？") == []  # one ask: the stance decides
+    assert unanswered_asks(seed_index, "数据中心的供电怎么保障，用地怎么保障？") == []  # both mentioned
+    assert unanswered_asks(seed_index, "地铁几点停运？公交几点发车？") == []  # none mentioned: not a partial question
