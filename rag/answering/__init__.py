@@ -19,9 +19,11 @@ from .generate import (
     generate_answer,
     get_backend,
     llm_config_from_options,
+    model_articles,
     load_llm_config,
     stream_answer,
 )
+from .llm_models import DEFAULT_LOCAL_LLM, LOCAL_LLMS, InstallError, install_llm, installed_llm, list_llms
 from .reader import ABSTAIN_TEXT, READ_HITS, read
 
 __all__ = [
@@ -43,7 +45,14 @@ __all__ = [
     "load_llm_config",
     "generate_answer",
     "get_backend",
+    "model_articles",
     "stream_answer",
     "add_llm_options",
     "llm_config_from_options",
+    "LOCAL_LLMS",
+    "DEFAULT_LOCAL_LLM",
+    "InstallError",
+    "install_llm",
+    "installed_llm",
+    "list_llms",
 ]

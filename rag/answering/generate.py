@@ -1,13 +1,18 @@
 """Generative answers from a bring-your-own local LLM, grounded in the retrieved articles.
 
-Two backends: a causal LM loaded with transformers (hub id or local path), and any OpenAI-compatible
-HTTP endpoint (Ollama, vLLM, llama.cpp server, LM Studio). Which one, if any, comes from an LLMConfig:
+Three backends: a GGUF model run in process by llama-cpp-python (llamacpp:NAME for a model installed with
+`rag llm install`, or llamacpp:/path/to/model.gguf), a causal LM loaded with transformers (hub id or local
+path), and any OpenAI-compatible HTTP endpoint (Ollama, vLLM, llama.cpp server, LM Studio). Which one, if
+any, comes from an LLMConfig:
 built from CLI options, environment variables (RAG_LLM, RAG_LLM_URL, …) and a TOML config file
 ($RAG_HOME/config.toml, RAG_CONFIG or --config), in that order of precedence.
 
 The model sees the articles numbered [1]..[n] (rag/answering/prompts.py). Its answer is then checked: markers
 pointing at articles that were not provided are removed and flagged, the rest renumbered in order of
-appearance; an answer left without a valid citation is replaced by the extractive one."""
+appearance; an answer left without a valid citation is replaced by the extractive one. The model is only
+asked when the extractive reader found articles that answer (stance answered): a question the laws do not
+cover, or cover only in related articles, keeps the reader's answer. Streamed, the reply is checked as it
+grows (stream_answer()), so what is shown carries the final numbering."""
 
 from __future__ import annotations
 
@@ -20,12 +25,12 @@ import tomllib
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Literal, Mapping, Protocol, Sequence, get_args
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Literal, Mapping, Protocol, Sequence, get_args
 
 from embeddings.home import cache_dir
 
 from ..errors import GenerationError
-from ..records import Answer, Citation, Hit
+from ..records import Answer, Citation, Hit, Stance
 from .prompts import build_messages
 
 if TYPE_CHECKING:
@@ -38,9 +43,15 @@ __all__ = [
     "Backend",
     "TransformersBackend",
     "OpenAIBackend",
+    "LlamaCppBackend",
+    "cpu_threads",
     "CitationCheck",
     "DEFAULT_URL",
     "EXTRACTIVE",
+    "ARTICLE_CHOICES",
+    "model_articles",
+    "asks_model",
+    "LiveCheck",
     "config_path",
     "load_llm_config",
     "get_backend",
@@ -52,9 +63,13 @@ __all__ = [
     "llm_config_from_options",
 ]
 
-BackendName = Literal["transformers", "openai"]
+BackendName = Literal["transformers", "openai", "llamacpp"]
 DEFAULT_URL = "http://127.0.0.1:11434/v1"  # Ollama's OpenAI-compatible endpoint
 EXTRACTIVE = "extractive"  # the spec that asks for the extractive reader, overriding a configured LLM
+# What the model reads (LLMConfig.articles): "cited", the articles the extractive reader quotes (a short prompt:
+# docs/llm.md measured the first token 6-20 times sooner, and the small model cited every article it was given);
+# "retrieved", all k retrieved articles
+ARTICLE_CHOICES = ("cited", "retrieved")
 Message = Mapping[str, str]
 
 
@@ -63,17 +78,22 @@ class LLMConfig:
     """Which LLM answers and how; the API key itself is never stored, only the variable that holds it."""
 
     backend: BackendName
-    model: str  # transformers: hub id or local directory; openai: the server's model name
+    model: str  # transformers: hub id or local directory; openai: the server's model name; llamacpp: a name or a .gguf path
     url: str = DEFAULT_URL  # base URL of an OpenAI-compatible API, ending in /v1
     api_key_env: str = "RAG_LLM_API_KEY"  # environment variable holding the API key (optional)
     max_new_tokens: int = 512
     temperature: float = 0.0  # 0: greedy decoding
     timeout: float = 120.0  # seconds the HTTP backend waits for the server
     device: str = "auto"  # transformers: auto (cuda, then mps, then cpu), cpu, cuda, cuda:1, …
+    context: int = 8192  # llamacpp: the context window in tokens (prompt and reply together)
+    threads: int = 0  # llamacpp: CPU threads; 0: the cores this process may use
+    articles: str = "cited"  # what the model reads: the articles the extractive reader quotes, or all "retrieved"
 
     def __post_init__(self) -> None:
         if self.backend not in get_args(BackendName):
-            raise GenerationError(f"未知的语言模型后端 “{self.backend}”：应为 transformers 或 openai，例如 openai:qwen2.5:7b")
+            raise GenerationError(
+                f"未知的语言模型后端 “{self.backend}”：应为 llamacpp、transformers 或 openai，例如 llamacpp:qwen2.5-coder-1.5b"
+            )
         if not self.model.strip():
             raise GenerationError("没有指定语言模型：应写成 后端:模型，例如 transformers:Qwen/Qwen2.5-1.5B-Instruct")
         if self.max_new_tokens < 1:
@@ -82,12 +102,26 @@ class LLMConfig:
             raise GenerationError(f"temperature 不能为负数，收到 {self.temperature:g}")
         if self.timeout <= 0:
             raise GenerationError(f"timeout 必须大于 0 秒，收到 {self.timeout:g}")
+        if self.context < 512 or self.threads < 0:
+            raise GenerationError(f"context 至少为 512、threads 不能为负数，收到 {self.context}、{self.threads}")
+        if self.articles not in ARTICLE_CHOICES:
+            raise GenerationError(f"articles 应为 {' 或 '.join(ARTICLE_CHOICES)}，收到 {self.articles!r}")
 
     @property
     def name(self) -> str:
         """backend:model, with a local model directory shortened to its name; Answer.backend shows it."""
-        model = Path(self.model).name if self.backend == "transformers" and Path(self.model).is_dir() else self.model
+        model = self.model
+        if self.backend == "transformers" and Path(model).is_dir():
+            model = Path(model).name
+        elif self.backend == "llamacpp" and model.endswith(".gguf"):
+            model = Path(model).name
         return f"{self.backend}:{model}"
+
+    @property
+    def model_key(self) -> LLMConfig:
+        """The config with the per-call settings (max_new_tokens, temperature) at their defaults: configs that
+        differ only in those share one loaded model."""
+        return replace(self, max_new_tokens=LLMConfig.max_new_tokens, temperature=LLMConfig.temperature)
 
 
 # The settings besides the model spec, by TOML key, with their type; the environment variable is RAG_LLM_<KEY>
@@ -98,6 +132,9 @@ _SETTINGS: dict[str, type] = {
     "temperature": float,
     "timeout": float,
     "device": str,
+    "context": int,
+    "threads": int,
+    "articles": str,
 }
 
 
@@ -154,7 +191,8 @@ def load_llm_config(
 
     spec is backend:model, e.g. "transformers:Qwen/Qwen2.5-1.5B-Instruct" or "openai:qwen2.5:7b". Each
     setting comes from the arguments, else the environment (RAG_LLM, RAG_LLM_URL, RAG_LLM_MAX_NEW_TOKENS,
-    RAG_LLM_TEMPERATURE, RAG_LLM_TIMEOUT, RAG_LLM_DEVICE, RAG_LLM_API_KEY_ENV), else the [llm] table of the
+    RAG_LLM_TEMPERATURE, RAG_LLM_TIMEOUT, RAG_LLM_DEVICE, RAG_LLM_CONTEXT, RAG_LLM_THREADS, RAG_LLM_API_KEY_ENV),
+    else the [llm] table of the
     config file (config_path()), else the LLMConfig default. A file named by config_file or RAG_CONFIG must exist."""
     required = bool(config_file or environ.get("RAG_CONFIG"))
     layered = _read_file(config_path(config_file, environ), required)
@@ -179,6 +217,12 @@ class Backend(Protocol):
     def complete(self, messages: Sequence[Message]) -> str: ...
 
     def stream(self, messages: Sequence[Message]) -> Iterator[str]: ...
+
+
+def _settings(config: LLMConfig, max_new_tokens: int | None, temperature: float | None) -> tuple[int, float]:
+    """The per-call settings of the built-in backends: those given, else the config's."""
+    return (max_new_tokens if max_new_tokens is not None else config.max_new_tokens,
+            temperature if temperature is not None else config.temperature)
 
 
 LLM = LLMConfig | str | Backend  # a config, a spec for load_llm_config(), or a ready backend
@@ -242,17 +286,18 @@ class TransformersBackend:
                 raise GenerationError(f"模型 {self.name} 的对话模板无法使用：{error}") from error
         return {key: value.to(self.device) for key, value in encoded.items()}
 
-    def _options(self) -> dict[str, Any]:
-        sampling = {"do_sample": True, "temperature": self.config.temperature} if self.config.temperature > 0 else {"do_sample": False}
+    def _options(self, max_new_tokens: int | None = None, temperature: float | None = None) -> dict[str, Any]:
+        tokens, temperature = _settings(self.config, max_new_tokens, temperature)
+        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.tokenizer.eos_token_id
-        return {"max_new_tokens": self.config.max_new_tokens, "pad_token_id": pad, **sampling}
+        return {"max_new_tokens": tokens, "pad_token_id": pad, **sampling}
 
-    def stream(self, messages: Sequence[Message]) -> Iterator[str]:
+    def stream(self, messages: Sequence[Message], *, max_new_tokens: int | None = None, temperature: float | None = None) -> Iterator[str]:
         """The reply's text as it is generated, by model.generate() in a thread feeding a TextIteratorStreamer."""
         from transformers import TextIteratorStreamer
 
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        arguments = {**self._inputs(messages), **self._options(), "streamer": streamer}
+        arguments = {**self._inputs(messages), **self._options(max_new_tokens, temperature), "streamer": streamer}
         failures: list[Exception] = []
 
         def run() -> None:
@@ -269,8 +314,8 @@ class TransformersBackend:
         if failures:
             raise GenerationError(f"语言模型 {self.name} 生成失败：{failures[0]}") from failures[0]
 
-    def complete(self, messages: Sequence[Message]) -> str:
-        return "".join(self.stream(messages))
+    def complete(self, messages: Sequence[Message], *, max_new_tokens: int | None = None, temperature: float | None = None) -> str:
+        return "".join(self.stream(messages, max_new_tokens=max_new_tokens, temperature=temperature))
 
 
 class OpenAIBackend:
@@ -288,14 +333,9 @@ class OpenAIBackend:
             headers={"Authorization": f"Bearer {key}"} if key else {},
         )
 
-    def _payload(self, messages: Sequence[Message], stream: bool) -> dict[str, Any]:
-        return {
-            "model": self.config.model,
-            "messages": list(messages),
-            "max_tokens": self.config.max_new_tokens,
-            "temperature": self.config.temperature,
-            "stream": stream,
-        }
+    def _payload(self, messages: Sequence[Message], stream: bool, max_new_tokens: int | None, temperature: float | None) -> dict[str, Any]:
+        tokens, temperature = _settings(self.config, max_new_tokens, temperature)
+        return {"model": self.config.model, "messages": list(messages), "max_tokens": tokens, "temperature": temperature, "stream": stream}
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
@@ -328,18 +368,19 @@ class OpenAIBackend:
             )
         raise GenerationError(f"语言模型服务出错（HTTP {status}）：{response.text[:300]}")
 
-    def complete(self, messages: Sequence[Message]) -> str:
+    def complete(self, messages: Sequence[Message], *, max_new_tokens: int | None = None, temperature: float | None = None) -> str:
         with self._errors():
-            response = self._client.post("chat/completions", json=self._payload(messages, stream=False))
+            response = self._client.post("chat/completions", json=self._payload(messages, False, max_new_tokens, temperature))
             self._check(response)
             try:
                 return response.json()["choices"][0]["message"]["content"] or ""
             except (ValueError, KeyError, IndexError, TypeError):
                 raise GenerationError(f"语言模型服务返回的数据无法解析：{response.text[:300]}") from None
 
-    def stream(self, messages: Sequence[Message]) -> Iterator[str]:
+    def stream(self, messages: Sequence[Message], *, max_new_tokens: int | None = None, temperature: float | None = None) -> Iterator[str]:
         """The reply's text pieces from the server-sent events, until data: [DONE]."""
-        with self._errors(), self._client.stream("POST", "chat/completions", json=self._payload(messages, stream=True)) as response:
+        payload = self._payload(messages, True, max_new_tokens, temperature)
+        with self._errors(), self._client.stream("POST", "chat/completions", json=payload) as response:
             if not response.is_success:
                 response.read()
                 self._check(response)
@@ -368,22 +409,126 @@ def _delta(data: str) -> str:
     return (choices[0].get("delta") or {}).get("content") or ""
 
 
-_backends: dict[LLMConfig, Backend] = {}
+def cpu_threads() -> int:
+    """The CPU cores this process may run on (its affinity mask, e.g. a container's cpuset), else the count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _gguf_path(model: str) -> Path:
+    """The GGUF file of a llamacpp: model: a name installed by `rag llm install`, or a path to a .gguf file."""
+    from .llm_models import LOCAL_LLMS, installed_llm
+
+    if model in LOCAL_LLMS:
+        return installed_llm(model)
+    path = Path(model).expanduser()
+    if path.suffix.lower() != ".gguf" and not path.is_file():
+        raise GenerationError(
+            f"llamacpp:{model} 既不是已知的本地模型（{'、'.join(LOCAL_LLMS)}，rag llm list），也不是 .gguf 文件的路径"
+        )
+    if not path.is_file():
+        raise GenerationError(f"找不到 GGUF 模型文件：{path}")
+    return path
+
+
+class LlamaCppBackend:
+    """A GGUF chat model run in this process by llama-cpp-python, prompted through the chat template the file
+    carries; one generation at a time (a llama.cpp context is not shared between threads)."""
+
+    def __init__(self, config: LLMConfig) -> None:
+        path = _gguf_path(config.model)
+        try:
+            from llama_cpp import Llama
+        except ImportError:
+            raise GenerationError(
+                "llamacpp 后端需要 llama-cpp-python：请运行 make llm，或 .venv/bin/pip install -e '.[llm]'"
+                "（从源码编译，2 核约 5 分钟）。"
+            ) from None
+        self.name = config.name
+        self.config = config
+        self.path = path
+        self.threads = config.threads or cpu_threads()
+        self._lock = threading.Lock()
+        try:
+            self.model = Llama(
+                model_path=str(path),
+                n_ctx=config.context,
+                n_threads=self.threads,
+                n_threads_batch=self.threads,
+                seed=0,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as error:
+            raise GenerationError(f"无法加载 GGUF 模型 {path}：{error}") from error
+
+    def stream(self, messages: Sequence[Message], *, max_new_tokens: int | None = None, temperature: float | None = None) -> Iterator[str]:
+        """The reply's text pieces as the model writes them (temperature 0: greedy)."""
+        tokens, temperature = _settings(self.config, max_new_tokens, temperature)
+        with self._lock:
+            try:
+                chunks = self.model.create_chat_completion(
+                    messages=list(messages), max_tokens=tokens, temperature=temperature, seed=0, stream=True
+                )
+                for chunk in chunks:
+                    piece = (chunk["choices"][0].get("delta") or {}).get("content")
+                    if piece:
+                        yield piece
+            except ValueError as error:  # e.g. the prompt does not fit the context window
+                raise GenerationError(
+                    f"语言模型 {self.name} 无法生成：{error}。条文太长时可减少检索条文数（k），或加大 RAG_LLM_CONTEXT。"
+                ) from error
+
+    def complete(self, messages: Sequence[Message], *, max_new_tokens: int | None = None, temperature: float | None = None) -> str:
+        return "".join(self.stream(messages, max_new_tokens=max_new_tokens, temperature=temperature))
+
+
+@dataclass(frozen=True)
+class _Tuned:
+    """A shared loaded backend with one request's settings (max_new_tokens, temperature); other attributes
+    are the backend's."""
+
+    backend: Any
+    config: LLMConfig
+
+    @property
+    def name(self) -> str:
+        return self.config.name
+
+    def complete(self, messages: Sequence[Message]) -> str:
+        return self.backend.complete(messages, max_new_tokens=self.config.max_new_tokens, temperature=self.config.temperature)
+
+    def stream(self, messages: Sequence[Message]) -> Iterator[str]:
+        return self.backend.stream(messages, max_new_tokens=self.config.max_new_tokens, temperature=self.config.temperature)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.backend, name)
+
+
+_BACKENDS: dict[str, Callable[[LLMConfig], Any]] = {
+    "transformers": TransformersBackend,
+    "openai": OpenAIBackend,
+    "llamacpp": LlamaCppBackend,
+}
+_backends: dict[LLMConfig, Any] = {}
 _lock = threading.Lock()
 
 
 def get_backend(llm: LLM) -> Backend | None:
-    """The backend for a config or spec, created once per process (a model is loaded once); a Backend is
-    returned as it is; None for the spec "extractive"."""
+    """The backend for a config or spec: its model is created once per process (configs that differ only in
+    max_new_tokens or temperature share it, each call using its own settings); a Backend is returned as it
+    is; None for the spec "extractive"."""
     if not isinstance(llm, (LLMConfig, str)):
         return llm
     config = load_llm_config(llm) if isinstance(llm, str) else llm
     if config is None:
         return None
+    key = config.model_key
     with _lock:
-        if config not in _backends:
-            _backends[config] = TransformersBackend(config) if config.backend == "transformers" else OpenAIBackend(config)
-        return _backends[config]
+        if key not in _backends:
+            _backends[key] = _BACKENDS[config.backend](key)
+        return _Tuned(_backends[key], config)
 
 
 @dataclass(frozen=True)
@@ -397,8 +542,12 @@ class CitationCheck:
 
 _THINKING = re.compile(r"<think>.*?(?:</think>|\Z)", re.DOTALL)  # reasoning models' hidden thoughts
 _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.DOTALL)  # fenced or inline code: markers there are not citations
-# A run of adjacent markers, each [n], 【n】 or ［n］ holding one number or several (1,2 / 1、2); n has at most 3 digits
-_MARKERS = re.compile(r"(?:[\[【［]\s*\d{1,3}(?:\s*[,，、]\s*\d{1,3})*\s*[\]】］])+")
+# A run of adjacent markers, each [n], 【n】 or ［n］ holding one number or several (1,2 / 1、2); n has at most 3 digits.
+# Small models copy the prompt's wording into the marker: [编号1], [条文 2] count as [1], [2]
+_LABEL = r"(?:编号|条文|来源|资料)?\s*"
+_MARKERS = re.compile(rf"(?:[\[【［]\s*{_LABEL}\d{{1,3}}(?:\s*[,，、]\s*{_LABEL}\d{{1,3}})*\s*[\]】］])+")
+_OPENERS = "[【［"
+_MARKER_CHARS = 16  # an opening bracket this close to the end of a growing reply may still become a marker
 
 
 def check_citations(text: str, count: int) -> CitationCheck:
@@ -432,6 +581,51 @@ def _citation(number: int, hit: Hit, extractive: Answer) -> Citation:
     return Citation.of(hit, number, quote)
 
 
+class LiveCheck:
+    """The checked text of a reply that is still being written: feed() each piece, get back what to show
+    next. What it shows is always a prefix of check_citations() of the whole reply (stripped): markers
+    already renumbered, invalid ones removed, hidden thoughts left out. A possible marker (or <think>) at the
+    end is held back until it is complete, as is trailing white space; flush() gives the rest at the end.
+    Where a later piece would change what was shown (an inline code span closed after a marker), it stops
+    showing, and the grounded Answer's text is what counts."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.reply = ""
+        self.shown = ""
+        self.diverged = False
+
+    def _checked(self, text: str) -> str:
+        return check_citations(_THINKING.sub("", text), self.count).text.strip()
+
+    def _stable(self) -> str:
+        """The reply without an unfinished marker or <think> tag at its end."""
+        text = self.reply
+        opening = max(text.rfind(c) for c in _OPENERS)
+        if opening >= 0 and len(text) - opening <= _MARKER_CHARS and not re.search(r"[\]】］]", text[opening:]):
+            text = text[:opening]
+        for cut in range(1, len("<think>")):
+            if text.endswith("<think>"[:cut]):
+                return text[:-cut]
+        return text
+
+    def _advance(self, checked: str) -> str:
+        if self.diverged or not checked.startswith(self.shown):
+            self.diverged = True
+            return ""
+        new, self.shown = checked[len(self.shown) :], checked
+        return new
+
+    def feed(self, piece: str) -> str:
+        """Add a piece of the reply; the text to show after what was shown so far (often "")."""
+        self.reply += piece
+        return self._advance(self._checked(self._stable()))
+
+    def flush(self) -> str:
+        """The rest of the checked reply, once it is complete."""
+        return self._advance(self._checked(self.reply))
+
+
 def ground(reply: str, hits: Sequence[Hit], extractive: Answer, backend: str) -> Answer:
     """The Answer for a model's reply to build_messages(question, hits): citations checked and renumbered,
     or the extractive answer (fell_back) when no valid citation is left. `backend` names the model."""
@@ -447,26 +641,50 @@ def ground(reply: str, hits: Sequence[Hit], extractive: Answer, backend: str) ->
     return replace(extractive, text=check.text.strip(), citations=citations, backend=backend, warnings=warnings)
 
 
+def model_articles(extractive: Answer, llm: LLM | None) -> list[Hit]:
+    """The articles the model is given for an extractive answer: its passages that it quotes, in retrieval
+    order (all its passages when it quotes none of them), or all its passages where the LLM's config says
+    articles = "retrieved"."""
+    config = load_llm_config(llm) if isinstance(llm, str) else llm
+    which = getattr(config, "articles", None) or getattr(getattr(config, "config", None), "articles", "cited")
+    if which == "retrieved":
+        return list(extractive.passages)
+    quoted = {(c.doc_id, c.article) for c in extractive.citations}
+    return [h for h in extractive.passages if (h.doc_id, h.article) in quoted] or list(extractive.passages)
+
+
+def asks_model(extractive: Answer) -> bool:
+    """Whether the model is asked at all: only when the reader found articles that answer. A question the
+    laws do not cover (not_covered) or cover only in related articles (related) keeps the reader's answer,
+    decided before any model is called."""
+    return extractive.stance == Stance.ANSWERED
+
+
 def generate_answer(question: str, hits: Sequence[Hit], extractive: Answer, llm: LLM) -> Answer:
     """The LLM's answer to `question` from `hits`, grounded (see ground()); `extractive` is read(…, question,
-    hits). An abstention is returned as it is, without calling the model."""
+    hits). Unless asks_model(extractive), the extractive answer is returned as it is, without calling the model."""
+    if not asks_model(extractive):
+        return extractive
     backend = get_backend(llm)
-    if extractive.abstained or backend is None:
+    if backend is None:
         return extractive
     return ground(backend.complete(build_messages(question, hits)), hits, extractive, backend.name)
 
 
 def stream_answer(question: str, hits: Sequence[Hit], extractive: Answer, llm: LLM) -> Iterator[str | Answer]:
-    """Like generate_answer(), streamed: the reply's text pieces as generated, then the grounded Answer."""
-    backend = get_backend(llm)
-    if extractive.abstained or backend is None:
+    """Like generate_answer(), streamed: the reply's text as the model writes it, already checked (LiveCheck:
+    markers renumbered as in the final answer), then the grounded Answer. Joined, the pieces are the Answer's
+    text unless the reply fell back to the extractive answer (or an inline code span changed a marker)."""
+    if not asks_model(extractive) or (backend := get_backend(llm)) is None:
         yield extractive
         return
-    pieces: list[str] = []
+    live = LiveCheck(len(hits))
     for piece in backend.stream(build_messages(question, hits)):
-        pieces.append(piece)
-        yield piece
-    yield ground("".join(pieces), hits, extractive, backend.name)
+        if shown := live.feed(piece):
+            yield shown
+    if rest := live.flush():
+        yield rest
+    yield ground(live.reply, hits, extractive, backend.name)
 
 
 def add_llm_options(parser: argparse.ArgumentParser, *, configured: bool = True) -> None:
@@ -476,7 +694,8 @@ def add_llm_options(parser: argparse.ArgumentParser, *, configured: bool = True)
     group.add_argument(
         "--llm",
         metavar="BACKEND:MODEL",
-        help="用语言模型生成回答：transformers:模型目录或名称，或 openai:模型名（OpenAI 兼容服务，如 Ollama）；"
+        help="用语言模型生成回答：llamacpp:qwen2.5-coder-1.5b（rag llm install 安装的本地模型）或 llamacpp:某.gguf，"
+        "transformers:模型目录或名称，或 openai:模型名（OpenAI 兼容服务，如 Ollama）；"
         f"{EXTRACTIVE} 表示摘录回答" + ("（默认：环境变量 RAG_LLM 或配置文件的设置）" if configured else ""),
     )
     group.add_argument("--llm-url", metavar="URL", help=f"OpenAI 兼容服务的地址，以 /v1 结尾（默认 {DEFAULT_URL}，即本机 Ollama）")

@@ -5,19 +5,23 @@ No embedding model and no downloaded LLM: hits and extractive answers are built 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import rag.api
 from rag.answering.generate import (
+    LiveCheck,
     LLMConfig,
     OpenAIBackend,
     TransformersBackend,
@@ -43,14 +47,17 @@ def _hit(rank: int, label: str, text: str) -> Hit:
 HITS = [_hit(i, label, text) for i, (label, text) in enumerate(ARTICLES, start=1)]
 
 
-def _extractive(abstained: bool = False, question: str = "问题") -> Answer:
-    """What the extractive reader says to `question`: a quote of the first article, or an abstention."""
+def _extractive(abstained: bool = False, question: str = "问题", quoted: int = 1) -> Answer:
+    """What the extractive reader says to `question`: a quote of the first article (and, quoted=2, the whole
+    second one), or an abstention."""
     if abstained:
         return Answer(question=question, text="抱歉", citations=[], passages=HITS, stance=Stance.NOT_COVERED)
-    first = HITS[0]
+    first, second = HITS[0], HITS[1]
     quote = "本条例自2026年1月1日起施行"
-    citation = Citation(1, LAW, first.article, first.doc_id, first.text, quote, first.score, first.chunk.path)
-    return Answer(question=question, text=f"根据《{LAW}》第一条，{quote}。[1]", citations=[citation], passages=HITS, stance=Stance.ANSWERED)
+    citations = [Citation(1, LAW, first.article, first.doc_id, first.text, quote, first.score, first.chunk.path)]
+    if quoted == 2:
+        citations.append(Citation(2, LAW, second.article, second.doc_id, second.text, second.text, second.score, second.chunk.path))
+    return Answer(question=question, text=f"根据《{LAW}》第一条，{quote}。[1]", citations=citations, passages=HITS, stance=Stance.ANSWERED)
 
 
 @dataclass
@@ -94,8 +101,9 @@ def _no_llm_settings(monkeypatch):
         ("未闭合的代码 ```x[7]", "未闭合的代码 ```x[7]", [], []),
         ("没有引用任何条文。", "没有引用任何条文。", [], []),
         ("黔府发[2023]5号[0]。", "黔府发[2023]5号。", [], [0]),
+        ("金额见[编号2]。期限见[条文 1、编号3]。", "金额见[1]。期限见[2][3]。", [2, 1, 3], []),
     ],
-    ids=["valid", "out-of-range", "renumbered", "duplicates", "lists", "full-width", "code", "open-fence", "missing", "year"],
+    ids=["valid", "out-of-range", "renumbered", "duplicates", "lists", "full-width", "code", "open-fence", "missing", "year", "labelled"],
 )
 def test_check_citations(reply, text, sources, invalid):
     check = check_citations(reply, 3)
@@ -137,11 +145,62 @@ def test_an_abstention_is_returned_without_calling_the_model():
     assert backend.calls == []
 
 
-def test_streamed_answer_yields_pieces_then_the_grounded_answer():
+def test_streamed_answer_yields_checked_pieces_then_the_grounded_answer():
     backend = FakeBackend("用电享受优惠电价[2]。")
     *pieces, final = stream_answer("问题", HITS, _extractive(), backend)
-    assert "".join(pieces) == backend.reply and len(pieces) > 1
+    assert "".join(pieces) == "用电享受优惠电价[1]。" and len(pieces) > 1  # numbered as in the final answer
     assert final.text == "用电享受优惠电价[1]。" and final.citations[0].article == "第二条"
+
+
+def test_a_streamed_reply_that_falls_back_shows_what_was_written_then_the_extractive_answer():
+    *pieces, final = stream_answer("问题", HITS, _extractive(), FakeBackend("条例有规定[9]。"))
+    assert "".join(pieces) == "条例有规定。" and final.fell_back and final.text == _extractive().text
+
+
+@pytest.mark.parametrize("stance", [Stance.RELATED, Stance.NOT_COVERED])
+def test_the_model_is_not_asked_unless_the_reader_found_articles_that_answer(stance):
+    backend = FakeBackend("不应调用[1]。")
+    extractive = replace(_extractive(), stance=stance)
+    assert generate_answer("问题", HITS, extractive, backend) is extractive
+    assert list(stream_answer("问题", HITS, extractive, backend)) == [extractive]
+    assert backend.calls == []
+
+
+def _live(reply: str, size: int, count: int = 3) -> tuple[str, LiveCheck]:
+    live = LiveCheck(count)
+    shown = "".join(live.feed(reply[i : i + size]) for i in range(0, len(reply), size)) + live.flush()
+    return shown, live
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        "用电享受优惠电价[2]。施行日期[1][2]，另见[9]。",
+        "<think>先看[3]</think>  答案[3]【1、2】。\n\n第二段[2]  ",
+        "甲[编号2]乙[ 1 ]丙[12]丁[",
+        "黔府发[2023]5号文件[1]。",
+    ],
+)
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 100])
+def test_live_checking_shows_the_final_checked_text_whatever_the_pieces(reply, size):
+    shown, live = _live(reply, size)
+    assert not live.diverged
+    assert shown == check_citations(reply.split("</think>")[-1], 3).text.strip()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="甲乙。[]【】1239,、` \n<think>/", max_size=40), st.integers(min_value=1, max_value=6))
+def test_live_checking_never_shows_what_the_final_text_lacks(reply, size):
+    shown, live = _live(reply, size)
+    final = check_citations(re.sub(r"<think>.*?(?:</think>|\Z)", "", reply, flags=re.DOTALL), 3).text.strip()
+    assert final.startswith(shown)
+    assert live.diverged or shown == final
+
+
+def test_the_prompt_shows_the_marker_the_model_should_write():
+    system, user = build_messages("问题", HITS)
+    assert "[编号]" not in user["content"] and "例如 [1]" in user["content"]
+    assert "不要改变原意" in system["content"]
 
 
 def test_prompt_numbers_the_articles_as_data_and_asks_for_citations():
@@ -455,7 +514,7 @@ def fake_pipeline(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(rag.api, "get_index", lambda index=None, model=None: Loaded())
     monkeypatch.setattr(rag.api, "search", lambda loaded, question, options, query=None: HITS)
-    monkeypatch.setattr(rag.api, "read", lambda loaded, question, hits: read.append(question) or _extractive(question=question))
+    monkeypatch.setattr(rag.api, "read", lambda loaded, question, hits: read.append(question) or _extractive(question=question, quoted=2))
     return read
 
 
@@ -464,9 +523,10 @@ def test_answer_with_an_llm_reads_first_then_generates(fake_pipeline):
     result = rag.api.answer("  用电有优惠吗？ ", llm=backend)
     assert (result.question, result.text, result.backend) == ("用电有优惠吗？", "用电享受优惠电价[1]。", "fake:model")
     assert fake_pipeline == ["用电有优惠吗？"] and "用电有优惠吗？" in backend.calls[0][1]["content"]
+    assert backend.calls[0] == build_messages("用电有优惠吗？", HITS[:2])  # the articles the reader quotes
     assert rag.api.answer("用电有优惠吗？").backend == "extractive"
     *pieces, final = rag.api.answer_stream("用电有优惠吗？", llm=backend)
-    assert "".join(pieces) == backend.reply and final.question == "用电有优惠吗？" and final.citations[0].article == "第二条"
+    assert "".join(pieces) == final.text and final.question == "用电有优惠吗？" and final.citations[0].article == "第二条"
 
 
 def test_rag_ask_with_an_openai_server(fake_pipeline, fake_server, capsys):
@@ -479,14 +539,17 @@ def test_rag_ask_with_an_openai_server(fake_pipeline, fake_server, capsys):
     assert server.requests[0]["body"]["temperature"] == 0.5
 
 
-def test_rag_ask_on_a_terminal_streams_then_shows_the_checked_answer(fake_pipeline, fake_server, capsys, monkeypatch):
+def test_rag_ask_on_a_terminal_streams_the_checked_text(fake_pipeline, fake_server, capsys, monkeypatch):
     from rag.cli import main
 
     server = fake_server()
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     assert main(["ask", "用电有优惠吗？", "--llm", "openai:qwen2.5:7b", "--llm-url", server.url]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("用电享受优惠电价[2]。\n\n（核对引用后的回答）\n用电享受优惠电价[1]。\n")
+    assert out.startswith("用电享受优惠电价[1]。\n\n引用条文：\n[1] ")  # streamed with the final numbering
+    fallback = fake_server(reply="条例有规定[9]。")
+    assert main(["ask", "用电有优惠吗？", "--llm", "openai:qwen2.5:7b", "--llm-url", fallback.url]) == 0
+    assert capsys.readouterr().out.startswith(f"条例有规定。\n\n（核对引用后的回答）\n{_extractive().text}\n")
 
 
 def test_rag_ask_reports_an_unreachable_server(fake_pipeline, capsys):
@@ -519,3 +582,105 @@ def test_ui_offers_the_configured_llm(monkeypatch):
     assert llm_answer_modes() == {"LLM：openai:qwen2.5:7b": {"llm": LLMConfig("openai", "qwen2.5:7b")}}
     monkeypatch.setenv("RAG_LLM", "qwen2.5")
     assert llm_answer_modes() == {}
+
+
+# --- per-call settings on one loaded model ------------------------------------------------------------
+
+
+def test_configs_differing_only_in_sampling_share_one_backend_and_send_their_own_settings(fake_server):
+    server = fake_server()
+    first, second = get_backend(_openai(server.url, temperature=0.7)), get_backend(_openai(server.url, max_new_tokens=9))
+    assert first.backend is second.backend and first.name == second.name == "openai:qwen2.5:7b"
+    first.complete([{"role": "user", "content": "问"}])
+    list(second.stream([{"role": "user", "content": "问"}]))
+    sent = [(r["body"]["temperature"], r["body"]["max_tokens"]) for r in server.requests]
+    assert sent == [(0.7, 512), (0.0, 9)]
+
+
+# --- llamacpp backend, with llama_cpp replaced by a fake module ----------------------------------------
+
+
+class FakeLlama:
+    """What LlamaCppBackend uses of llama_cpp.Llama: the constructor and create_chat_completion(stream=True)."""
+
+    made: list[dict] = []
+    reply = "施行日期见[1]。"
+
+    def __init__(self, **options) -> None:
+        FakeLlama.made.append(options)
+        self.calls: list[dict] = []
+
+    def create_chat_completion(self, **request) -> Iterator[dict]:
+        self.calls.append(request)
+        if len(request["messages"][-1]["content"]) > 10_000:
+            raise ValueError("Requested tokens (9999) exceed context window of 8192")
+        yield {"choices": [{"delta": {"role": "assistant"}}]}
+        for i in range(0, len(self.reply), 2):
+            yield {"choices": [{"delta": {"content": self.reply[i : i + 2]}}]}
+
+
+@pytest.fixture
+def fake_llama(monkeypatch, tmp_path) -> Path:
+    """A fake llama_cpp module, and a GGUF file path for it to 'load'."""
+    import types
+
+    module = types.ModuleType("llama_cpp")
+    module.Llama = FakeLlama
+    monkeypatch.setitem(sys.modules, "llama_cpp", module)
+    FakeLlama.made = []
+    path = tmp_path / "tiny.gguf"
+    path.write_bytes(b"GGUF")
+    return path
+
+
+def test_llamacpp_backend_runs_a_gguf_file_with_the_cores_available(fake_llama):
+    from rag.answering.generate import cpu_threads
+
+    config = LLMConfig("llamacpp", str(fake_llama), max_new_tokens=64)
+    assert config.name == "llamacpp:tiny.gguf"
+    result = generate_answer("问题", HITS, _extractive(), config)
+    assert (result.text, result.backend, result.citations[0].article) == ("施行日期见[1]。", "llamacpp:tiny.gguf", "第一条")
+    (made,) = FakeLlama.made
+    assert made["model_path"] == str(fake_llama) and made["n_ctx"] == 8192
+    assert made["n_threads"] == made["n_threads_batch"] == cpu_threads() >= 1
+    backend = get_backend(config)
+    request = backend.model.calls[-1]
+    assert (request["max_tokens"], request["temperature"], request["stream"]) == (64, 0.0, True)
+    assert request["messages"] == build_messages("问题", HITS)
+    *pieces, final = stream_answer("问题", HITS, _extractive(), LLMConfig("llamacpp", str(fake_llama), temperature=0.2))
+    assert "".join(pieces) == final.text == "施行日期见[1]。" and len(FakeLlama.made) == 1  # loaded once
+    assert backend.model.calls[-1]["temperature"] == 0.2
+
+
+def test_llamacpp_errors_are_clear(fake_llama, monkeypatch, tmp_path):
+    backend = get_backend(LLMConfig("llamacpp", str(fake_llama), threads=1))
+    with pytest.raises(GenerationError, match="无法生成.*context window.*减少检索条文数"):
+        backend.complete([{"role": "user", "content": "长" * 20_000}])
+    with pytest.raises(GenerationError, match="找不到 GGUF 模型文件"):
+        get_backend(LLMConfig("llamacpp", str(tmp_path / "missing.gguf")))
+    with pytest.raises(GenerationError, match="既不是已知的本地模型"):
+        get_backend(LLMConfig("llamacpp", "qwen-huge"))
+    with pytest.raises(GenerationError, match="尚未安装：请先运行 rag llm install qwen2.5-coder-1.5b"):
+        get_backend("llamacpp:qwen2.5-coder-1.5b")  # the session's RAG_HOME holds no model
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # not installed
+    with pytest.raises(GenerationError, match="需要 llama-cpp-python：请运行 make llm"):
+        get_backend(LLMConfig("llamacpp", str(fake_llama), threads=2))
+    with pytest.raises(GenerationError, match="threads 不能为负数"):
+        LLMConfig("llamacpp", str(fake_llama), threads=-1)
+
+
+def test_llamacpp_settings_come_from_the_environment(fake_llama):
+    config = load_llm_config(environ={"RAG_LLM": f"llamacpp:{fake_llama}", "RAG_LLM_CONTEXT": "4096", "RAG_LLM_THREADS": "3"})
+    assert (config.backend, config.context, config.threads) == ("llamacpp", 4096, 3)
+
+
+def test_the_model_reads_the_quoted_articles_or_all_retrieved_ones():
+    from rag.answering import model_articles
+
+    extractive = _extractive(quoted=2)
+    assert model_articles(extractive, FakeBackend("")) == HITS[:2]
+    assert model_articles(extractive, LLMConfig("openai", "m", articles="retrieved")) == HITS
+    assert model_articles(_extractive(abstained=True), "openai:m") == HITS  # quotes none: all
+    assert load_llm_config(environ={"RAG_LLM": "openai:m", "RAG_LLM_ARTICLES": "retrieved"}).articles == "retrieved"
+    with pytest.raises(GenerationError, match="articles 应为 cited 或 retrieved"):
+        LLMConfig("openai", "m", articles="all")
