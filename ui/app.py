@@ -21,12 +21,13 @@ if os.environ.get("RAG_ALLOW_NETWORK") != "1":  # no model hub access at run tim
 
 import gradio as gr
 
-from rag import Answer, Citation, Stance, answer, article, get_index, load_llm_config
+from rag import Answer, Citation, LLMConfig, Stance, answer, answer_stream, article, get_index, load_llm_config
 from rag.errors import RagError
 from rag.index import LawInfo
 from rag.library import UPLOAD_LIMITS
 
 from .feedback import append_feedback, feedback_record
+from .openai_api import API_PREFIX, ApiConfig, api_key, build_routes, served_libraries
 from .library import LIBRARY_CSS, ChatHooks, LibraryManager, add_library_api, build_library_tab, wire_library
 from .format import (
     CHAT_PLACEHOLDER,
@@ -43,6 +44,7 @@ from .format import (
     render_sources,
     split_article_key,
     stream_prefixes,
+    streaming_markdown,
 )
 
 __all__ = [
@@ -87,6 +89,9 @@ ANSWER_MODES: dict[str, dict[str, Any]] = {"摘录（默认）": {}, **llm_answe
 CONCURRENCY = 4  # questions answered at the same time, from the page and the API together; the rest wait in the queue
 ANSWERING = "answer"  # the concurrency group of everything that calls rag.answer()
 STREAM_PAUSE = 0.02  # seconds between streamed pieces of an answer
+# Beside the answer modes when a language model is offered: what docs/llm.md measured of the local model
+GENERATING_SOURCES = '<div class="src-empty">语言模型正在依据检索到的条文写回答；写完、核对引用后，这里列出它引用的条文原文。</div>'
+LLM_CAUTION = "语言模型的回答逐字生成，实测小模型有时会把条文读反（docs/llm.md）；回答下方附有所引条文的原文，请以原文为准。"
 INTERNAL_ERROR = "内部错误，未能回答这个问题，请稍后重试。"
 VIEWER_PLACEHOLDER = '<div class="src-empty">在“引用条文”中点击条文标题，或在上方选择条文，即可在这里阅读全文并翻看上一条、下一条。</div>'
 LOOPBACK_NAMES = ("localhost",)
@@ -193,16 +198,51 @@ def _answer_turn(question: str, turns: Sequence[Turn], k: int, mode: str, laws: 
     return {"question": question, "answer": result.to_dict(), "error": ""}
 
 
+def _generated_turn(
+    question: str, turns: Sequence[Turn], k: int, mode: str, laws: Sequence[str], index: str | Path | None
+) -> Iterator[str | dict]:
+    """With a language model: the text it has written so far (checked as it grows, rag.answer_stream), each
+    time it grows; then the new turn, as _answer_turn() makes it."""
+    try:
+        options = {"index": index, "k": int(k), "laws": tuple(laws or ()), "history": history_from_turns(turns)}
+        shown = ""
+        for piece in answer_stream(question, **options, **ANSWER_MODES[mode]):
+            if isinstance(piece, str):
+                shown += piece
+                yield shown
+            else:
+                result = piece
+    except RagError as error:
+        yield {"question": question, "answer": None, "error": str(error)}
+        return
+    except Exception:  # one failing request must not break the page; the log has the traceback
+        log.exception("answering %r failed", question)
+        yield {"question": question, "answer": None, "error": INTERNAL_ERROR}
+        return
+    yield {"question": question, "answer": result.to_dict(), "error": ""}
+
+
 def respond(
     question: str, turns: list[dict], k: int, mode: str, laws: Sequence[str], *, index: str | Path | None = None
 ) -> Iterator[tuple[Any, ...]]:
-    """Answer the pending question, streaming the answer text into the chat in small pieces.
-    Yields (chat, turns, sources, article picker, saved turns); only the last yield updates
+    """Answer the pending question, streaming the answer into the chat: a language model's tokens as it
+    writes them, then the checked answer with its sources; the extractive reader's finished text in small
+    pieces. Yields (chat, turns, sources, article picker, saved turns); only the last yield updates
     anything but the chat."""
-    turn = _answer_turn(question, turns, k, mode, laws, index)
     asked = [{"role": "user", "content": md_escape(question)}]
+    generated = False
+    if ANSWER_MODES[mode].get("llm") is not None:
+        for update in _generated_turn(question, turns, k, mode, laws, index):
+            if isinstance(update, dict):
+                turn = update
+                continue
+            sources = gr.skip() if generated else GENERATING_SOURCES  # the panel says what it will show
+            generated = True
+            yield _chat(turns, [*asked, {"role": "assistant", "content": streaming_markdown(update)}]), gr.skip(), sources, gr.skip(), gr.skip()
+    else:
+        turn = _answer_turn(question, turns, k, mode, laws, index)
     data = turn["answer"]
-    if data:
+    if data and not generated:  # nothing was streamed: the finished text, in pieces
         for shown in stream_prefixes(data["text"]):
             streamed = _chat(turns, [*asked, {"role": "assistant", "content": message_markdown(data, shown)}])
             yield streamed, gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -361,7 +401,13 @@ def _chat_column(laws: Sequence[LawInfo]) -> dict[str, Any]:
         examples = [gr.Button(text, size="sm") for text in EXAMPLES]
     with gr.Accordion("设置", open=False):
         k = gr.Slider(1, 10, value=5, step=1, label="检索条文数（k）")
-        mode = gr.Dropdown(list(ANSWER_MODES), value=next(iter(ANSWER_MODES)), label="回答方式")
+        mode = gr.Dropdown(
+            list(ANSWER_MODES),
+            value=next(iter(ANSWER_MODES)),
+            label="回答方式",
+            info=LLM_CAUTION if len(ANSWER_MODES) > 1 else None,
+            elem_id="answer-mode",
+        )
         scope = gr.Dropdown(
             [(law.title, law.doc_id) for law in laws],
             value=[],
@@ -541,20 +587,41 @@ def _is_loopback(host: str) -> bool:
 
 
 def serve(
-    *, host: str = "127.0.0.1", port: int = 7860, index: str | Path | None = None, auth: str | None = None, read_only: bool = False
+    *,
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    index: str | Path | None = None,
+    auth: str | None = None,
+    read_only: bool = False,
+    llm: LLMConfig | str | None = None,
 ) -> None:
-    """Load the index and the embedding model once, then serve the chat page until interrupted.
-    auth: "user:pass" for a login (default: the RAG_AUTH environment variable, else none).
+    """Load the index and the embedding model once, then serve the chat page, and the OpenAI-compatible
+    API under /v1 on the same port (ui/openai_api.py), until interrupted.
+    auth: "user:pass" for a login (default: the RAG_AUTH environment variable, else none); the API then
+    wants the password (or RAG_API_KEY) as its Bearer key.
     read_only: the 法规库 tab only lists laws; the change endpoints do not exist. Off loopback, libraries
-    can be changed only with a login."""
+    can be changed only with a login.
+    llm: the LLM the API answers with and the page offers (a spec such as llamacpp:qwen2.5-coder-1.5b;
+    default RAG_LLM or the config file; "extractive" for none)."""
     credentials = parse_auth(auth or os.environ.get("RAG_AUTH"))
+    key = api_key(credentials)
+    config = llm if isinstance(llm, LLMConfig) else load_llm_config(llm)
+    if config is not None:
+        ANSWER_MODES.setdefault(f"LLM：{config.name}", {"llm": config})
     if not _is_loopback(host):
-        print(f"警告：网页界面将在 {host}:{port} 上对外开放，能访问这个地址的任何人都可以使用它。", file=sys.stderr)
+        print(f"警告：网页界面与 {API_PREFIX} 接口将在 {host}:{port} 上对外开放，能访问这个地址的任何人都可以使用它。", file=sys.stderr)
         if credentials is None:
             print("建议用 --auth 用户名:密码（或环境变量 RAG_AUTH）设置登录口令；没有口令时不能在网页上修改法规库。", file=sys.stderr)
+        if key is None:
+            print(f"{API_PREFIX} 接口没有密钥：设置 --auth（密钥即其中的密码）或环境变量 RAG_API_KEY 后，请求须带 Authorization: Bearer 密钥。", file=sys.stderr)
+    if key is not None and not key.isascii():
+        print(f"注意：{API_PREFIX} 接口的密钥含非 ASCII 字符，多数客户端无法在请求头中发送；请另设 ASCII 的 RAG_API_KEY。", file=sys.stderr)
     print("正在加载索引与嵌入模型……（首次运行需要建立索引，约半分钟）", file=sys.stderr)
     demo = build_app(index, read_only=read_only, changes_allowed=_is_loopback(host) or credentials is not None)
+    routes = build_routes(ApiConfig(libraries=served_libraries(index), key=key, llm=config, concurrency=CONCURRENCY))
+    print(f"OpenAI 兼容接口：http://{host}:{port}{API_PREFIX}（模型 fagui-rag，回答：{config.name if config else '摘录'}）", file=sys.stderr)
     demo.queue(default_concurrency_limit=CONCURRENCY).launch(
+        app_kwargs={"routes": routes},  # the /v1 routes, ahead of Gradio's own
         server_name=host,
         server_port=port,
         auth=credentials,

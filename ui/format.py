@@ -24,6 +24,9 @@ __all__ = [
     "highlight",
     "stream_prefixes",
     "message_markdown",
+    "streaming_markdown",
+    "is_generated",
+    "GENERATED_CAUTION",
     "render_chat",
     "chat_feedback",
     "render_sources",
@@ -35,6 +38,10 @@ __all__ = [
 ]
 
 DISCLAIMER = "回答摘自法规原文，仅供参考，不构成法律意见。"
+# Under every answer a language model wrote: the measurements (docs/llm.md) found the small local model
+# contradicting the article it cites in some answers
+GENERATED_CAUTION = "以上由语言模型 {backend} 依据条文写成。实测它有时会把条文读反（docs/llm.md），请以下面引用的原文为准。"
+STREAMING_NOTE = "语言模型正在生成……完成后核对引用，并附上所引条文的原文。"
 CHAT_PLACEHOLDER = "请就已收录的法规提问，例如“条例什么时候施行？”，或点击下方的示例问题。"
 
 # One conversation turn as kept in the session state:
@@ -125,6 +132,20 @@ def message_markdown(answer: Mapping[str, Any], shown: str | None = None) -> str
     return "\n\n".join(p for p in parts if p)
 
 
+def is_generated(answer: Mapping[str, Any]) -> bool:
+    """Whether a language model wrote the answer's text (it did not fall back to the extractive reader)."""
+    return answer.get("backend", "extractive") != "extractive" and not answer.get("fell_back")
+
+
+def streaming_markdown(shown: str) -> str:
+    """The chat message while a language model writes: its (checked) text so far, a cursor, and a note."""
+    return f"{md_escape(shown)} ▍\n\n*{STREAMING_NOTE}*"
+
+
+def _quoted(text: str) -> str:
+    return "\n".join(f"> {md_escape(line)}" for line in text.strip().splitlines() if line.strip())
+
+
 def _footnote(answer: Mapping[str, Any]) -> str:
     if answer["abstained"]:
         lines = [
@@ -133,11 +154,18 @@ def _footnote(answer: Mapping[str, Any]) -> str:
         ]
         return "**最接近的条文**（不能据此回答，仅供参考）\n\n" + "\n".join(lines) if lines else ""
     lines = []
+    generated = is_generated(answer)
     for citation in answer["citations"]:
         chapter = _chapter(citation["path"])
         where = md_escape(_citation_title(citation["law"], citation["article"]) + (f"（{chapter}）" if chapter else ""))
-        lines.append(f"[{citation['number']}] {where}")
-    return "**来源**\n" + "\n".join(lines) if lines else ""
+        # a generated answer carries each cited article's quoted text, so that it can be checked where it is read
+        lines.append(f"[{citation['number']}] {where}" + (f"\n\n{_quoted(citation['quote'])}" if generated else ""))
+    if not lines:
+        return ""
+    if not generated:
+        return "**来源**\n" + "\n".join(lines)
+    caution = md_escape(GENERATED_CAUTION.format(backend=answer["backend"]))
+    return f"*{caution}*\n\n**来源**\n\n" + "\n\n".join(lines)
 
 
 def render_chat(turns: Sequence[Turn]) -> list[dict[str, str]]:
