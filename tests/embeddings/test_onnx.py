@@ -185,19 +185,41 @@ def test_pooling_follows_the_folder(fresh, pooling):
     assert (onnx.encode_passages(PASSAGES) * reference.encode_passages(PASSAGES)).sum(axis=1).min() >= 0.9999
 
 
-def test_a_folder_with_other_modules_is_left_to_torch(fresh):
+def _add_module(folder: Path, module, kind: str) -> None:
+    """Append a sentence-transformers module (saved in its own folder) after the folder's Pooling."""
+    modules = json.loads((folder / "modules.json").read_text(encoding="utf-8"))[:2]
+    path = f"{len(modules)}_{kind}"
+    (folder / path).mkdir()
+    module.save(str(folder / path))
+    modules.append({"idx": len(modules), "name": str(len(modules)), "path": path, "type": f"sentence_transformers.models.{kind}"})
+    (folder / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
+
+
+def test_a_folder_with_dense_layers_is_exported_whole(fresh):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         from sentence_transformers.models import Dense
 
-    (fresh / "2_Dense").mkdir()
-    Dense(in_features=32, out_features=16).save(str(fresh / "2_Dense"))
-    modules = json.loads((fresh / "modules.json").read_text(encoding="utf-8"))[:2]
-    modules.append({"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"})
-    (fresh / "modules.json").write_text(json.dumps(modules), encoding="utf-8")
-    with pytest.warns(RuntimeWarning, match="ONNX 后端不可用.*Dense"):
+    _add_module(fresh, Dense(in_features=32, out_features=16), "Dense")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no fallback to torch
         embedder = Embedder(ModelSpec(name=str(fresh), backend="onnx"))
-    assert embedder.backend == "torch" and embedder.encode_passages(PASSAGES[:1]).shape == (1, 16)
+    reference = Embedder(ModelSpec(name=str(fresh), backend="torch"))
+    assert embedder.backend == "onnx" and embedder.dim == 16 and embedder.fingerprint == reference.fingerprint
+    meta = json.loads((fresh / "onnx" / LAYOUT / embedder.fingerprint / "meta.json").read_text(encoding="utf-8"))
+    assert meta["exporter"] == "dynamo"
+    assert (embedder.encode_passages(PASSAGES) * reference.encode_passages(PASSAGES)).sum(axis=1).min() >= 0.9999
+
+
+def test_a_folder_with_other_modules_is_left_to_torch(fresh):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from sentence_transformers.models import LayerNorm
+
+    _add_module(fresh, LayerNorm(32), "LayerNorm")
+    with pytest.warns(RuntimeWarning, match="ONNX 后端不可用.*LayerNorm"):
+        embedder = Embedder(ModelSpec(name=str(fresh), backend="onnx"))
+    assert embedder.backend == "torch" and embedder.encode_passages(PASSAGES[:1]).shape == (1, 32)
 
 
 def test_an_unwritable_model_folder_exports_under_rag_home(fresh, rag_home, monkeypatch):
