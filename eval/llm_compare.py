@@ -219,6 +219,28 @@ def _answers_markdown(rows: Sequence[Row], index: str | None) -> str:
     return "\n".join(lines)
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _commit() -> str:
+    """The git commit the code was run from (with + when the work tree differed), or ""."""
+    import subprocess
+
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return head + ("+" if dirty else "")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.llm_compare", description="生成式与摘录回答在同一批问题上的比较")
     parser.add_argument("questions", help="问题集（JSONL）；只用单独的问题，对话跳过")
@@ -249,7 +271,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(rows)
-    machine = {"cpu": platform.processor() or platform.machine(), "cores": len(os.sched_getaffinity(0)), "date": time.strftime("%Y-%m-%d")}
+    machine = {
+        "cpu": _cpu_name(), "cores": len(os.sched_getaffinity(0)), "date": time.strftime("%Y-%m-%d"),
+        "load_average": os.getloadavg(), "commit": _commit(), "threads": getattr(llm, "threads", None),
+    }
     report = {"questions": args.questions, "index": args.index, "llm": llm.name if llm else None, "machine": machine,
               "summary": summary, "rows": [asdict(r) for r in rows]}
     (out / "report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")

@@ -637,6 +637,9 @@ def ground(reply: str, hits: Sequence[Hit], extractive: Answer, backend: str) ->
     if not check.sources:
         warnings.append("语言模型的回答没有引用任何提供的条文，已改用摘录回答。")
         return replace(extractive, backend=backend, fell_back=True, warnings=warnings)
+    if not re.search(r"\w\w", _MARKERS.sub("", check.text)):  # "[1] [2]": markers, no words (seen on 劳动合同法)
+        warnings.append("语言模型的回答只有引用标注、没有内容，已改用摘录回答。")
+        return replace(extractive, backend=backend, fell_back=True, warnings=warnings)
     citations = [_citation(number, hits[source - 1], extractive) for number, source in enumerate(check.sources, start=1)]
     return replace(extractive, text=check.text.strip(), citations=citations, backend=backend, warnings=warnings)
 

@@ -137,6 +137,14 @@ def test_an_answer_without_a_valid_citation_falls_back_to_the_extractive_one(rep
     assert result.warnings[-1] == "语言模型的回答没有引用任何提供的条文，已改用摘录回答。"
 
 
+@pytest.mark.parametrize("reply", ["[1] [2]", "[1]。", "【1】\n\n[2]"])
+def test_an_answer_of_markers_alone_falls_back(reply):
+    result = generate_answer("问题", HITS, _extractive(), FakeBackend(reply))
+    assert result.fell_back and result.text == _extractive().text
+    assert result.warnings[-1] == "语言模型的回答只有引用标注、没有内容，已改用摘录回答。"
+    assert not generate_answer("问题", HITS, _extractive(), FakeBackend("可以。[1]")).fell_back
+
+
 def test_an_abstention_is_returned_without_calling_the_model():
     backend = FakeBackend("不应调用")
     abstention = _extractive(abstained=True)
