@@ -193,7 +193,7 @@ def test_exposing_the_app_warns_and_auth_comes_from_rag_auth(monkeypatch, capsys
         def launch(self, **kwargs):
             launched.update(kwargs)
 
-    monkeypatch.setattr(app, "build_app", lambda index=None: FakeDemo())
+    monkeypatch.setattr(app, "build_app", lambda index=None, **options: launched.update(options) or FakeDemo())
     assert inspect.signature(app.serve).parameters["host"].default == "127.0.0.1"
     assert _parser().parse_args(["serve"]).host == "127.0.0.1"
 
@@ -208,3 +208,4 @@ def test_exposing_the_app_warns_and_auth_comes_from_rag_auth(monkeypatch, capsys
     assert launched["server_name"] == "0.0.0.0" and launched["auth"] == (USER, PASSWORD)
     assert "警告" in err and "0.0.0.0:8000" in err
     assert launched.get("share") is False
+    assert launched["changes_allowed"] is True  # with a login, libraries may be changed off loopback
