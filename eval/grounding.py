@@ -30,7 +30,10 @@ _TITLE = re.compile(r"《[^》]{0,80}》")
 _CN = "零〇一二两三四五六七八九十百千万"
 _UNIT = r"(?:个月|个工作日|个|日|天|年|月|倍|次|周岁|岁|小时|分钟|元|万元|亿元|人|名|户|项|家|%|％)"
 # an ordinal or a label: 第五十条, 第2款, 第三项; "前款" and the like hold no number
-_ORDINAL = re.compile(rf"第\s*[{_CN}\d０-９]+\s*(?:条|款|项|章|节|编|目|号|次|批|类|级)?(?:\s*之\s*[{_CN}\d]+)?")
+_ORDINAL = re.compile(
+    rf"第\s*[{_CN}\d０-９]+\s*(?:条|款|项|章|节|编|目|号|次|批|类|级)?(?:\s*之\s*[{_CN}\d]+)?"
+    rf"|[{_CN}\d０-９]+\s*(?:条|款|项)(?:\s*之\s*[{_CN}\d]+)?"  # "87条说的是", "第三十九条第一项": labels too
+)
 _ARABIC = re.compile(r"(\d+(?:\.\d+)?)\s*(万|亿)?")  # 100万 is one number
 _CHINESE = re.compile(rf"(?<![\d.])(?:(?:百分之)?[{_CN}]+(?={_UNIT})|百分之[{_CN}]+)")
 _BODY_WORDS = (
@@ -114,10 +117,11 @@ def claims(text: str) -> list[Claim]:
     ]
 
 
-def unsupported_claims(answer: str, cited: Sequence[str]) -> list[Claim]:
-    """The claims of the answer that none of the cited article texts contains."""
-    values = set().union(*(_values(t) for t in cited)) if cited else set()
-    joined = unicodedata.normalize("NFKC", "\n".join(cited))
+def unsupported_claims(answer: str, cited: Sequence[str], question: str = "") -> list[Claim]:
+    """The claims of the answer that none of the cited article texts contains; facts the question itself
+    states ("我干了三年零八个月") are the asker's, not claims about the law."""
+    values = set().union(*(_values(t) for t in [*cited, question]))
+    joined = unicodedata.normalize("NFKC", "\n".join([*cited, question]))
     missing = []
     for claim in claims(answer):
         if claim.kind == "number":

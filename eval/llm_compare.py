@@ -90,17 +90,19 @@ class _Timed:
             yield piece
 
 
-def _score(text: str, cited: Sequence[str], texts: dict[int, str], keywords: Sequence[str], precision: float | None, seconds: float) -> Side:
-    """The scores of an answer `text` citing the articles `cited` (labels), `texts` by citation number."""
+def _score(
+    text: str, cited: Sequence[str], texts: dict[int, str], question: Question, precision: float | None, seconds: float
+) -> Side:
+    """The scores of an answer `text` to `question` citing the articles `cited` (labels), `texts` by citation number."""
     pairs = sentence_support(text, texts)
     return Side(
         text=text,
         cited=list(cited),
-        keyword_recall=keyword_recall(text, keywords),
+        keyword_recall=keyword_recall(text, question.keywords),
         citation_precision=precision,
         supported_pairs=sum(1 for *_, ok in pairs if ok),
         cited_pairs=len(pairs),
-        unsupported=[c.text for c in unsupported_claims(text, list(texts.values()))],
+        unsupported=[c.text for c in unsupported_claims(text, list(texts.values()), question.question)],
         seconds=seconds,
     )
 
@@ -109,7 +111,7 @@ def _side(result: Answer, question: Question, seconds: float) -> Side:
     cited = [LawArticle(c.law, c.article, c.doc_id) for c in result.citations]
     precision = citation_precision(cited, question.gold) if question.gold else None
     texts = {c.number: c.text for c in result.citations}
-    return _score(result.text, [c.label for c in result.citations], texts, question.keywords, precision, seconds)
+    return _score(result.text, [c.label for c in result.citations], texts, question, precision, seconds)
 
 
 def compare(questions: Sequence[Question], llm: Any, *, index: str | None = None, k: int = 5, log=print) -> list[Row]:
@@ -187,7 +189,7 @@ def _article_texts(index: str | None) -> dict[str, str]:
 def rescore(report: dict[str, Any], questions: Sequence[Question], index: str | None) -> list[Row]:
     """The rows of a saved report scored again with today's eval.grounding (no model is run)."""
     texts = _article_texts(index)
-    keywords = {q.id: q.keywords for q in questions}
+    by_id = {q.id: q for q in questions}
     rows = []
     for data in report["rows"]:
         sides = {}
@@ -195,7 +197,8 @@ def rescore(report: dict[str, Any], questions: Sequence[Question], index: str | 
             side = data.get(name)
             if side is not None:
                 numbered = {n: texts.get(label, "") for n, label in enumerate(side["cited"], start=1)}
-                sides[name] = _score(side["text"], side["cited"], numbered, keywords.get(data["id"], ()), side["citation_precision"], side["seconds"])
+                question = by_id.get(data["id"]) or Question(data["id"], data["question"], ())
+                sides[name] = _score(side["text"], side["cited"], numbered, question, side["citation_precision"], side["seconds"])
         rows.append(Row(**{**data, **sides}))
     return rows
 

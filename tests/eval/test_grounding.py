@@ -47,6 +47,14 @@ def test_unsupported_claims(answer, cited, missing):
     assert [c.text for c in unsupported_claims(answer, cited)] == missing
 
 
+def test_labels_without_di_and_the_askers_own_facts_are_not_claims():
+    assert [c.text for c in claims("87条说的是赔偿金[1]。")] == []
+    answer = "我在这家公司干了三年零八个月，所以经济补偿应该按三年算[1]。"
+    article = "经济补偿按劳动者在本单位工作的年限，每满一年支付一个月工资的标准向劳动者支付。"
+    assert [c.text for c in unsupported_claims(answer, [article])] == ["三", "零八", "三"]
+    assert unsupported_claims(answer, [article], question="我在公司干了三年零八个月，经济补偿按几个月算？") == []
+
+
 def test_a_marker_after_the_full_stop_stays_with_its_sentence():
     assert split_sentences("需要自己证明。[1]另外一句[2]。") == ["需要自己证明。[1]", "另外一句[2]。"]
 
