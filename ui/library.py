@@ -502,7 +502,7 @@ def wire_library(tab: LibraryTab, manager: LibraryManager, chat: ChatHooks, main
         ready = any(p.ok or (force and p.blocking and not p.error and p.existing != "same") for p in previews)
         return render_previews(previews, force=force), gr.Button(interactive=ready), gr.Button(interactive=True)
 
-    tab.upload.upload(preview, [tab.upload, tab.force], [tab.previews, tab.add, tab.cancel_add], **private)
+    tab.upload.change(preview, [tab.upload, tab.force], [tab.previews, tab.add, tab.cancel_add], **private)
     tab.force.input(preview, [tab.upload, tab.force], [tab.previews, tab.add, tab.cancel_add], **private)
 
     def cancel() -> tuple[Any, ...]:
