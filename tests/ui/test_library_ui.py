@@ -67,3 +67,20 @@ def test_law_text_is_escaped_in_the_tab():
     shown = render_previews([preview])
     assert "<x>" not in shown and "&lt;b&gt;" in shown and "1 个不会添加" in shown
     assert "<t>" not in render_changes([{"time": "2026-01-01T00:00:00", "action": "add", "laws": [{"title": "<t>"}], "user": "<u>"}])
+
+
+def test_the_api_takes_only_files_gradio_received(tmp_path):
+    from gradio.utils import get_upload_folder
+
+    from ui.library import _uploaded
+
+    with pytest.raises(gr.Error, match="只接受上传到本服务的文件"):
+        _uploaded([{"path": "/etc/passwd", "orig_name": "法规.md", "meta": {"_type": "gradio.FileData"}}])
+    folder = Path(get_upload_folder()) / "test-library-ui"
+    folder.mkdir(parents=True, exist_ok=True)
+    received = folder / "x.md"
+    received.write_text("x", encoding="utf-8")
+    with pytest.raises(gr.Error):
+        _uploaded([{"path": str(folder / ".." / ".." / "etc" / "passwd"), "orig_name": "法规.md"}])
+    (upload,) = _uploaded([{"path": str(received), "orig_name": "../../某法.md"}])
+    assert upload.name == "某法.md" and upload.path == received.resolve()
