@@ -215,7 +215,7 @@ def evaluate_suite(
         if progress:
             print(f"[{number}/{len(suite.tasks)}] 《{task.name}》：{len(task.questions)} 题", file=sys.stderr, flush=True)
         index = task_index(task, index_root, model)
-        configs = build_configs(specs, index=index, k=k, llm=llm)
+        configs = build_configs(specs, index=index, model=model, k=k, llm=llm)
         settings = Settings(questions=f"{suite.name}:{task.name}", index=str(index), k=k)
         results.append(TaskReport(task, index, evaluate(list(task.questions), configs, settings=settings, progress=progress)))
     return results

@@ -89,9 +89,13 @@ def test_a_question_about_something_else_pins_nothing(seed_index):
     # 数据交易 is not in the scope article: the question asks which rules apply to it, not the law's scope
     hits = search(seed_index, "数据交易适用于哪些规定？", RetrieveOptions(k=5))
     assert not any("lookup" in h.scores for h in hits)
-    # …and a question asking another fact of the record (还有效吗) is the record's to answer
+    # …and a question asking another fact of the record (还有效吗) is the record's to answer: the record is pinned,
+    # with the commencement article for 什么时候生效, and no purpose or scope article
     hits = search(seed_index, "条例现在还有效吗？什么时候生效的？", RetrieveOptions(k=5))
-    assert not any("lookup" in h.scores for h in hits)
+    pinned = [h for h in hits if "lookup" in h.scores]
+    assert "" in [h.article for h in pinned]
+    commencement = [p.article for p in seed_index.provisions.find("commencement", [seed_index.laws[0].doc_id])]
+    assert {h.article for h in pinned} <= {"", *commencement}
 
 
 def test_civil_code_provisions(library_law):
