@@ -67,7 +67,7 @@ BackendName = Literal["transformers", "openai", "llamacpp"]
 DEFAULT_URL = "http://127.0.0.1:11434/v1"  # Ollama's OpenAI-compatible endpoint
 EXTRACTIVE = "extractive"  # the spec that asks for the extractive reader, overriding a configured LLM
 # What the model reads (LLMConfig.articles): "cited", the articles the extractive reader quotes (a short prompt:
-# docs/llm.md measured the first token 6-20 times sooner, and the small model cited every article it was given);
+# docs/llm.md measured the first token 6-21 times sooner, and the small model cited every article it was given);
 # "retrieved", all k retrieved articles
 ARTICLE_CHOICES = ("cited", "retrieved")
 Message = Mapping[str, str]
