@@ -40,6 +40,7 @@ from rag.answering import (
     FEATURES,
     INDEX_CALIBRATION,
     READ_HITS,
+    TOPIC_FEATURES,
     Calibration,
     SecondArticle,
     StanceModel,
@@ -55,7 +56,8 @@ from .harness import OFFTOPIC
 from .metrics import citation_precision, gold_ranks, keyword_recall, mean
 from .plots import chinese_labels
 from .questions import Catalog, EvalError, LawArticle, Question, load_questions, resolve_gold
-from .suites import ROOT as PROJECT, Task, law_fold, load_suite, per_law_suite, task_index
+from .suites import ROOT as PROJECT
+from .suites import Task, law_fold, load_suite, per_law_suite, task_index
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -232,6 +234,10 @@ def _fold(example: Example) -> int:
     return int(hashlib.sha1(example.id.encode()).hexdigest(), 16) % LIBRARY_FOLDS
 
 
+# The features each model reads: whether the law concerns a question is no matter of what it asks for
+MODEL_FEATURES = {"covered": TOPIC_FEATURES, "answers": FEATURES}
+
+
 def out_of_fold(examples: Sequence[Example], label: str, regularization: float) -> np.ndarray:
     """P(label = 1) of every example from a model fitted without its fold."""
     X = np.array([e.features for e in examples])
@@ -243,7 +249,7 @@ def out_of_fold(examples: Sequence[Example], label: str, regularization: float) 
         if len(set(y[train])) < 2:
             continue
         fitted = [e for e, t in zip(examples, train) if t]
-        model = SupportModel.fit(X[train], y[train], sample_weight=_weights(fitted), regularization=regularization)
+        model = SupportModel.fit(X[train], y[train], sample_weight=_weights(fitted), regularization=regularization, features=MODEL_FEATURES[label])
         probabilities[folds == fold] = model.probabilities(X[folds == fold])
     return probabilities
 
@@ -251,7 +257,7 @@ def out_of_fold(examples: Sequence[Example], label: str, regularization: float) 
 def _fit(examples: Sequence[Example], label: str, regularization: float) -> SupportModel:
     kept = [e for e in examples if getattr(e, label) is not None]
     X, y = np.array([e.features for e in kept]), np.array([getattr(e, label) for e in kept])
-    return SupportModel.fit(X, y, sample_weight=_weights(kept), regularization=regularization)
+    return SupportModel.fit(X, y, sample_weight=_weights(kept), regularization=regularization, features=MODEL_FEATURES[label])
 
 
 def _rate(examples: Sequence[Example], mask: np.ndarray, group: str) -> float | None:

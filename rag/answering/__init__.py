@@ -4,6 +4,7 @@ from .abstention import (
     CALIBRATION_PATH,
     FEATURES,
     INDEX_CALIBRATION,
+    TOPIC_FEATURES,
     Calibration,
     SecondArticle,
     StanceModel,
@@ -19,8 +20,8 @@ from .generate import (
     generate_answer,
     get_backend,
     llm_config_from_options,
-    model_articles,
     load_llm_config,
+    model_articles,
     stream_answer,
 )
 from .llm_models import DEFAULT_LOCAL_LLM, LOCAL_LLMS, InstallError, install_llm, installed_llm, list_llms
@@ -32,6 +33,7 @@ __all__ = [
     "READ_HITS",
     "Support",
     "FEATURES",
+    "TOPIC_FEATURES",
     "measure_support",
     "SupportModel",
     "StanceModel",

@@ -30,6 +30,7 @@ from ..records import Hit, Stance
 __all__ = [
     "Support",
     "FEATURES",
+    "TOPIC_FEATURES",
     "SupportModel",
     "StanceModel",
     "measure_support",
@@ -100,6 +101,10 @@ class Support:
 
 
 FEATURES: tuple[str, ...] = tuple(f.name for f in fields(Support))
+# What the question asks for (an amount, the noun a question word points at) and whether the article defers it:
+# evidence on whether the quoted articles answer, none on whether the law concerns the question at all
+ANSWER_TYPE = ("asks_quantity", "quantity_unmet", "focus", "deferral")
+TOPIC_FEATURES = tuple(f for f in FEATURES if f not in ANSWER_TYPE)
 
 
 def term_weights(index: Index, question: str) -> dict[str, float]:
@@ -218,8 +223,10 @@ class SupportModel:
     """Logistic regression on standardised support features (and products of pairs of them, where
     `interactions` names any): the probability of one yes/no question about the hits (does the index
     concern the question? do the quoted articles answer it?), and the `threshold` below which the answer is
-    no (the operating point chosen by `rag calibrate`). An interaction such as ("english", "dense") lets the
-    dense score weigh differently for English questions, whose lexical features say nothing."""
+    no (the operating point chosen by `rag calibrate`). It reads `features`, FEATURES or a subset of them (whether
+    the index concerns a question is no matter of what the question asks for: the covered model leaves the
+    answer-type features out). An interaction such as ("english", "dense") lets the dense score weigh
+    differently for English questions, whose lexical features say nothing."""
 
     features: tuple[str, ...] = FEATURES
     interactions: tuple[tuple[str, str], ...] = ()
@@ -231,11 +238,12 @@ class SupportModel:
     regularization: float = 1.0  # sklearn's C
 
     @staticmethod
-    def design(X: np.ndarray, interactions: Sequence[tuple[str, str]] = ()) -> np.ndarray:
-        """Feature rows (columns in FEATURES order) with a column per interaction appended."""
+    def design(X: np.ndarray, interactions: Sequence[tuple[str, str]] = (), features: Sequence[str] = FEATURES) -> np.ndarray:
+        """The `features` columns of feature rows (columns in FEATURES order), with a column per interaction appended."""
         X = np.atleast_2d(np.asarray(X, dtype=np.float64))
         products = [X[:, FEATURES.index(a)] * X[:, FEATURES.index(b)] for a, b in interactions]
-        return np.column_stack([X, *products]) if products else X
+        chosen = X if tuple(features) == FEATURES else X[:, [FEATURES.index(f) for f in features]]
+        return np.column_stack([chosen, *products]) if products else chosen
 
     @classmethod
     def fit(
@@ -246,17 +254,20 @@ class SupportModel:
         sample_weight: np.ndarray | None = None,
         regularization: float = 1.0,
         interactions: Sequence[tuple[str, str]] = (),
+        features: Sequence[str] = FEATURES,
     ) -> SupportModel:
-        """Fit on feature rows X (columns in FEATURES order) and labels y (1 = answerable); deterministic."""
+        """Fit on feature rows X (columns in FEATURES order; the model reads `features` of them) and labels y
+        (1 = yes); deterministic."""
         from sklearn.linear_model import LogisticRegression
 
-        X = cls.design(X, interactions)
+        X = cls.design(X, interactions, features)
         mean = X.mean(axis=0)
         scale = X.std(axis=0)
         scale[scale == 0] = 1.0
         model = LogisticRegression(C=regularization, solver="lbfgs", max_iter=1000)
         model.fit((X - mean) / scale, np.asarray(y, dtype=int), sample_weight=sample_weight)
         return cls(
+            features=tuple(features),
             interactions=tuple(tuple(pair) for pair in interactions),
             mean=mean.tolist(),
             scale=scale.tolist(),
@@ -267,7 +278,7 @@ class SupportModel:
 
     def probabilities(self, X: np.ndarray) -> np.ndarray:
         """P(answerable) for each row of X (columns in FEATURES order)."""
-        z = (self.design(X, self.interactions) - self.mean) / self.scale @ np.array(self.coef) + self.intercept
+        z = (self.design(X, self.interactions, self.features) - self.mean) / self.scale @ np.array(self.coef) + self.intercept
         return 1.0 / (1.0 + np.exp(-z))
 
     def probability(self, support: Support) -> float:
@@ -277,19 +288,22 @@ class SupportModel:
         return self.probability(support) < self.threshold
 
     def weights(self) -> dict[str, float]:
-        """Each feature's (and interaction's, as a×b) coefficient on the standardised scale: its pull towards answering."""
+        """Each feature's (and interaction's, as a×b) coefficient on the standardised scale: its pull towards yes."""
         return dict(zip([*self.features, *(f"{a}×{b}" for a, b in self.interactions)], self.coef))
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "features": list(self.features), "interactions": [list(pair) for pair in self.interactions]}
+        # `measured`: what the code measured when it was fitted, so a file from other code is refused
+        return {**asdict(self), "features": list(self.features), "interactions": [list(pair) for pair in self.interactions], "measured": list(FEATURES)}
 
     @classmethod
     def from_dict(cls, data: dict) -> SupportModel:
+        """The model of to_dict(); ValueError when it was fitted on other features than this code measures."""
         interactions = tuple(tuple(pair) for pair in data.get("interactions", ()))
+        measured = tuple(data.pop("measured", data["features"]))  # files before feature subsets read all of them
         model = cls(**{**data, "features": tuple(data["features"]), "interactions": interactions})
-        unknown = sorted({name for pair in interactions for name in pair} - set(FEATURES))
-        if model.features != FEATURES or unknown:
-            missing = sorted(set(FEATURES) ^ set(model.features)) + unknown
+        unknown = sorted(({name for pair in interactions for name in pair} | set(model.features)) - set(FEATURES))
+        if measured != FEATURES or unknown:
+            missing = sorted(set(FEATURES) ^ set(measured)) + unknown
             raise ValueError(f"拒答模型的特征与代码不符（{', '.join(missing)}）；请重新运行 rag calibrate")
         return model
 

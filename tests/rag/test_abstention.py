@@ -10,7 +10,7 @@ import pytest
 
 from eval.calibrate import FEATURE_TABLE, bundled_law, fit_calibration, load_examples
 from rag import Stance, answer
-from rag.answering.abstention import FEATURES, Calibration, StanceModel, Support, SupportModel, defers, load_calibration
+from rag.answering.abstention import FEATURES, TOPIC_FEATURES, Calibration, StanceModel, Support, SupportModel, defers, load_calibration
 from rag.answering.reader import deferral_note
 
 
@@ -36,9 +36,23 @@ def test_model_round_trips_and_refuses_other_features():
     again = SupportModel.from_dict(model.to_dict())
     assert np.allclose(again.probabilities(X), model.probabilities(X))
     data = model.to_dict()
-    data["features"] = data["features"][:-1]
+    data["measured"] = data["measured"][:-1]  # fitted by code that measured other features
     with pytest.raises(ValueError, match="rag calibrate"):
         SupportModel.from_dict(data)
+    data = model.to_dict()
+    data["features"] = [*data["features"], "no_such_feature"]
+    with pytest.raises(ValueError, match="no_such_feature"):
+        SupportModel.from_dict(data)
+
+
+def test_a_model_reads_its_subset_of_the_features():
+    X, y = synthetic(2)
+    topic = SupportModel.fit(X, y, features=TOPIC_FEATURES)
+    assert topic.features == TOPIC_FEATURES and len(topic.coef) == len(TOPIC_FEATURES)
+    changed = X.copy()
+    changed[:, [FEATURES.index(f) for f in FEATURES if f not in TOPIC_FEATURES]] += 5.0  # what it does not read
+    assert np.allclose(topic.probabilities(X), topic.probabilities(changed))
+    assert SupportModel.from_dict(topic.to_dict()) == topic
 
 
 def test_refit_on_the_kept_feature_table_gives_the_shipped_models():

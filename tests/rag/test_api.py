@@ -2,8 +2,8 @@
 
 import pytest
 
-from rag import InvalidQuestion, answer, retrieve
-from rag.answering.reader import ABSTAIN_TEXT
+from rag import InvalidQuestion, Stance, answer, retrieve
+from rag.answering.reader import ABSTAIN_TEXT, related_note
 
 LAW = "贵州省大数据发展应用促进条例"
 
@@ -92,13 +92,20 @@ def test_document_record_answers_who_enacted_it():
     assert "贵州省人民代表大会常务委员会" in result.text
 
 
-@pytest.mark.parametrize("question", ["贵阳市地铁几点停运？", "数据标注员的最低工资标准是多少？"])
-def test_abstains_and_still_lists_closest_articles(question):
-    result = answer(question)
-    assert result.abstained
+def test_a_question_the_law_does_not_concern_is_not_covered_and_still_lists_closest_articles():
+    result = answer("贵阳市地铁几点停运？")
+    assert result.stance == Stance.NOT_COVERED and result.abstained
     assert result.text == ABSTAIN_TEXT
     assert result.citations == []
     assert len(result.passages) > 0
+
+
+def test_a_near_topic_question_is_not_answered_but_quoted_as_related():
+    # the law has 数据标注 articles, but no wage standard: it says so and quotes the related article
+    result = answer("数据标注员的最低工资标准是多少？")
+    assert result.stance == Stance.RELATED and not result.abstained
+    assert result.text.startswith(related_note([result.citations[0].law]))
+    assert result.citations and all(f"[{c.number}]" in result.text for c in result.citations)
 
 
 def _english_dev_questions():
