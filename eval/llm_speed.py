@@ -19,12 +19,31 @@ from dataclasses import replace
 from pathlib import Path
 
 from rag import answer
-from rag.answering import get_backend, load_llm_config, model_articles
-from rag.answering.prompts import build_messages
+from rag.answering import get_backend, load_llm_config, model_articles, stream_answer
 
 from .questions import load_questions
 
 __all__ = ["main"]
+
+
+class _Timed:
+    """A backend wrapper recording the messages it was given, when its first piece came, and the pieces."""
+
+    def __init__(self, backend) -> None:
+        self.backend, self.name = backend, backend.name
+        self.messages: list = []
+        self.pieces: list[str] = []
+        self.first: float | None = None
+
+    def complete(self, messages) -> str:
+        return "".join(self.stream(messages))
+
+    def stream(self, messages):
+        self.messages, self.pieces, self.first = list(messages), [], None
+        for piece in self.backend.stream(messages):
+            self.first = self.first or time.perf_counter()
+            self.pieces.append(piece)
+            yield piece
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,16 +72,16 @@ def main(argv: list[str] | None = None) -> int:
         result = answer(question.question, index=args.index)
         if result.stance != "answered":
             continue
-        messages = build_messages(result.question, model_articles(result, config))
         for threads, backend in backends.items():
             model = backend.backend.model
-            prompt = len(model.tokenize(("".join(m["content"] for m in messages)).encode()))
-            start, first, pieces = time.perf_counter(), None, []
-            for piece in backend.stream(messages):
-                first = first or time.perf_counter()
-                pieces.append(piece)
+            timed = _Timed(backend)
+            start = time.perf_counter()
+            for _ in stream_answer(result.question, model_articles(result, config), result, timed):
+                pass
             total = time.perf_counter() - start
-            reply = len(model.tokenize("".join(pieces).encode(), add_bos=False))
+            first = timed.first
+            prompt = len(model.tokenize("".join(m["content"] for m in timed.messages).encode()))
+            reply = len(model.tokenize("".join(timed.pieces).encode(), add_bos=False))
             rows.append({"id": question.id, "threads": threads, "prompt_tokens": prompt, "reply_tokens": reply,
                          "first_token_s": (first - start) if first else None, "total_s": total, "load": os.getloadavg()[0]})
             print(json.dumps(rows[-1]), flush=True)
