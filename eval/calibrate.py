@@ -47,6 +47,7 @@ from rag.answering import (
     SupportModel,
     measure_support,
     read,
+    shipped_calibration,
 )
 from rag.index import Index, write_atomic
 from rag.records import Answer, Hit
@@ -394,6 +395,8 @@ def fit_calibration(examples: Sequence[Example], targets: Targets = Targets()) -
     calibration = Calibration(one_law=stance, report={"one_law": report})
     if any(e.group == "library" for e in library_examples):
         calibration.abstention, calibration.report["library"] = fit_library(library_examples, targets)
+    else:  # no library measured with this model: a library's questions are answered or not_covered as covered says
+        calibration.abstention = stance.covered
     return calibration
 
 
@@ -571,6 +574,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--laws", default="../shared/laws", help="找法规文件的目录（默认 ../shared/laws）")
     parser.add_argument("--index-root", default="indexes/tasks", help="各法规单独的索引所在目录（默认 indexes/tasks）")
     parser.add_argument("--library-index", help="整库索引目录（提供 STARD 调参集的整库样例；不给则沿用特征表中已有的整库组）")
+    parser.add_argument("--model", help=f"为这个嵌入模型拟合随包的校准（默认 {DEFAULT_MODEL}；各法规用它单独建索引）")
     parser.add_argument(
         "--for-index",
         action="store_true",
@@ -612,9 +616,12 @@ def _previous(path: Path) -> Calibration | None:
 
 
 def _targets_of(args) -> tuple[Path, Path, str]:
-    """(calibration file, feature table, embedding model) that a run writes and measures with."""
+    """(calibration file, feature table, embedding model) that a run writes and measures with: the shipped
+    calibration of the default model, or of --model, or (--for-index) the library index's own."""
     if not args.for_index:
-        return Path(args.out or CALIBRATION_PATH), Path(args.features or FEATURE_TABLE), DEFAULT_MODEL
+        model = getattr(args, "model", None) or DEFAULT_MODEL
+        table = FEATURE_TABLE if model == DEFAULT_MODEL else FEATURE_TABLE.with_name(f"features-{shipped_calibration(model).stem}.jsonl")
+        return Path(args.out or shipped_calibration(model)), Path(args.features or table), model
     if not args.library_index:
         raise EvalError("--for-index 需要 --library-index：为哪个索引的嵌入模型拟合")
     folder = Path(args.library_index)

@@ -21,7 +21,7 @@ COMMAND_GROUP = "rag.commands"
 def _print_answer(result, *, show_passages: bool, shown: str = "") -> None:
     """Print an Answer; `shown` is the model's text already printed as it was generated."""
     from .ingest import without_header
-    from .records import Answer
+    from .records import Answer, Stance
 
     assert isinstance(result, Answer)
     if result.rewritten_question and result.rewritten_question != result.question:
@@ -33,7 +33,8 @@ def _print_answer(result, *, show_passages: bool, shown: str = "") -> None:
         if shown.strip() != result.text:
             print(f"\n（核对引用后的回答）\n{result.text}")
     if result.citations:
-        print("\n引用条文：")
+        related = result.stance == Stance.RELATED
+        print("\n相关条文（没有直接回答这个问题的规定）：" if related else "\n引用条文：")
         for citation in result.citations:
             chapter = " / ".join(citation.path)
             print(f"[{citation.number}] {citation.label}" + (f"（{chapter}）" if chapter else ""))

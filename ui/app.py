@@ -122,6 +122,7 @@ CSS = """
 .src-text mark { background: #fde68a; color: inherit; padding: 0 1px; border-radius: 2px; }
 .src-question { font-size: 0.9em; color: var(--body-text-color-subdued); margin-bottom: 8px; }
 .src-abstain { border-left: 4px solid #f59e0b; background: #fffbeb; color: #92400e; padding: 8px 10px; margin-bottom: 10px; border-radius: 4px; }
+.src-related { border-left: 4px solid #3b82f6; background: #eff6ff; color: #1e3a8a; padding: 8px 10px; margin-bottom: 10px; border-radius: 4px; }
 .src-hint { font-size: 0.85em; color: var(--body-text-color-subdued); }
 .src-empty { color: var(--body-text-color-subdued); padding: 12px 4px; line-height: 1.7; }
 #examples { gap: 8px; align-items: center; flex-wrap: wrap; }

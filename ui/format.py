@@ -162,6 +162,9 @@ def _footnote(answer: Mapping[str, Any]) -> str:
         lines.append(f"[{citation['number']}] {where}" + (f"\n\n{_quoted(citation['quote'])}" if generated else ""))
     if not lines:
         return ""
+    if answer.get("stance") == "related":
+        # no provision answers directly: what is quoted is related, which the footnote says as plainly as the text
+        return "**相关条文**（没有直接回答这个问题的规定，以下条文与问题相关，仅供参考）\n" + "\n".join(lines)
     if not generated:
         return "**来源**\n" + "\n".join(lines)
     caution = md_escape(GENERATED_CAUTION.format(backend=answer["backend"]))
@@ -220,6 +223,8 @@ def render_sources(answer: Mapping[str, Any] | None, turn: int = 0) -> str:
         ]
         return head + notice + "".join(cards)
     hint = '<div class="src-hint">点击条文标题，可在“条文浏览”中阅读全文并翻看上一条、下一条。</div>'
+    if answer.get("stance") == "related":
+        head += '<div class="src-related">没有直接回答这个问题的规定。下面是与问题相关的条文，仅供参考。</div>'
     cards = [
         _card(number=f"[{c['number']}]", law=c["law"], article=c["article"], doc_id=c["doc_id"], text=c["text"],
               quote=c.get("highlight") or c["quote"], score=c["score"], path=c["path"], url=c["url"])

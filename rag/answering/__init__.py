@@ -12,6 +12,7 @@ from .abstention import (
     SupportModel,
     load_calibration,
     measure_support,
+    shipped_calibration,
 )
 from .generate import (
     LLM,
@@ -42,6 +43,7 @@ __all__ = [
     "CALIBRATION_PATH",
     "INDEX_CALIBRATION",
     "load_calibration",
+    "shipped_calibration",
     "LLM",
     "LLMConfig",
     "load_llm_config",

@@ -24,7 +24,7 @@ import numpy as np
 from embeddings.model import DEFAULT_MODEL
 
 from ..errors import RagError
-from ..index import TOPIC_MARKERS, Index, content_terms, content_words, write_atomic
+from ..index import TOPIC_MARKERS, Index, content_terms, content_words, recorded_model, write_atomic
 from ..records import Hit, Stance
 
 __all__ = [
@@ -40,12 +40,14 @@ __all__ = [
     "CALIBRATION_PATH",
     "INDEX_CALIBRATION",
     "calibration_path",
+    "shipped_calibration",
     "load_calibration",
     "Calibration",
     "SecondArticle",
 ]
 
-CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
+CALIBRATION_PATH = Path(__file__).with_name("calibration.json")  # for the default embedding model
+CALIBRATIONS = Path(__file__).with_name("calibrations")  # for other models, one file each
 INDEX_CALIBRATION = "calibration.json"  # an index's own calibration, in the index directory
 
 # Expected-answer-type cue: the question wants an amount, a time, a duration or contact details
@@ -414,13 +416,28 @@ class Calibration:
 _calibrations: dict[Path, Calibration] = {}
 
 
+def shipped_calibration(model: str) -> Path:
+    """The calibration shipped for an embedding model: CALIBRATION_PATH for the default one, else the file named
+    after the model in calibrations/ (rag calibrate --model writes it)."""
+    if model == DEFAULT_MODEL:
+        return CALIBRATION_PATH
+    return CALIBRATIONS / (re.sub(r"[^\w.-]+", "_", model) + ".json")
+
+
 def calibration_path(index_dir: str | Path | None = None) -> Path:
     """Where the calibration for questions asked of the index in `index_dir` is: $RAG_CALIBRATION, else the
-    index's own (written by rag calibrate --for-index), else the one shipped with the package."""
+    index's own (written by rag calibrate --for-index), else the one shipped for the model the index was built
+    with, else the one shipped for the default model (answer() then warns of the mismatch)."""
     if os.environ.get("RAG_CALIBRATION"):
         return Path(os.environ["RAG_CALIBRATION"])
-    own = Path(index_dir) / INDEX_CALIBRATION if index_dir is not None else None
-    return own if own is not None and own.is_file() else CALIBRATION_PATH
+    if index_dir is None:
+        return CALIBRATION_PATH
+    own = Path(index_dir) / INDEX_CALIBRATION
+    if own.is_file():
+        return own
+    model = recorded_model(index_dir)
+    shipped = shipped_calibration(model) if model else CALIBRATION_PATH
+    return shipped if shipped.is_file() else CALIBRATION_PATH
 
 
 def load_calibration(index_dir: str | Path | None = None) -> Calibration:

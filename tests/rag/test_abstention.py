@@ -297,3 +297,21 @@ def test_calibrating_for_an_index_writes_into_it_with_its_model(seed_copy):
     assert (out, features, model) == (seed_copy / abstention.INDEX_CALIBRATION, seed_copy / INDEX_FEATURE_TABLE, DEFAULT_MODEL)
     shipped = _targets_of(Namespace(library_index=str(seed_copy), for_index=False, out=None, features=None))
     assert shipped[0] == abstention.CALIBRATION_PATH and shipped[2] == DEFAULT_MODEL
+
+
+def test_an_index_of_another_model_reads_the_calibration_shipped_for_that_model(tmp_path, monkeypatch):
+    import rag.answering.abstention as abstention
+
+    assert abstention.shipped_calibration(abstention.DEFAULT_MODEL) == abstention.CALIBRATION_PATH
+    shipped = tmp_path / "shipped"
+    monkeypatch.setattr(abstention, "CALIBRATIONS", shipped)
+    index = tmp_path / "index"
+    (index / "v-1").mkdir(parents=True)
+    (index / "CURRENT").write_text("v-1")
+    (index / "v-1" / "manifest.json").write_text(json.dumps({"model": {"name": "some/other-model"}}))
+    assert abstention.calibration_path(index) == abstention.CALIBRATION_PATH  # none shipped for it: the default's
+    shipped.mkdir()
+    (shipped / "some_other-model.json").write_text("{}")
+    assert abstention.calibration_path(index) == shipped / "some_other-model.json"
+    (index / abstention.INDEX_CALIBRATION).write_text("{}")
+    assert abstention.calibration_path(index) == index / abstention.INDEX_CALIBRATION  # its own comes first

@@ -252,3 +252,12 @@ def test_corpus_summary_of_many_laws_gives_the_count_and_a_few_titles():
 
 def test_corpus_summary_escapes_titles():
     assert "&lt;b&gt;" in corpus_summary([FakeLaw("<b>法</b>", 1)])
+
+
+def test_a_related_answer_looks_unlike_an_answered_one():
+    related = answer_dict(stance="related", text="《贵州省大数据发展应用促进条例》中没有直接回答这个问题的规定。相关的规定是：…[1]")
+    answered = answer_dict(stance="answered")
+    assert "**相关条文**" in message_markdown(related) and "**来源**" not in message_markdown(related)
+    assert "**来源**" in message_markdown(answered) and "相关条文" not in message_markdown(answered)
+    assert 'class="src-related"' in render_sources(related, 1)
+    assert 'class="src-related"' not in render_sources(answered, 1)
