@@ -94,7 +94,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
                 name=args.model, max_seq_length=args.max_seq_length, dtype=args.dtype,
                 backend=args.backend or ("torch" if args.dtype == "bfloat16" else "onnx"), dim=args.dim,
             ),
-            chunking=ChunkSettings(max_chars=args.max_chars, law_title=args.law_title),
+            chunking=ChunkSettings(max_chars=args.max_chars, law_title=args.law_title, sentences=args.sentences),
             tokenizer=args.tokenizer,
             store=store,
             shard=args.shard,
@@ -276,6 +276,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     index.add_argument("--dim", type=int, default=None, help="Matryoshka 截断维度（如 EmbeddingGemma 的 512/256/128；默认不截断）")
     index.add_argument("--max-chars", type=int, default=800, help="超过此长度的条文按段落拆分（默认 800）")
+    index.add_argument(
+        "--sentences", action=argparse.BooleanOptionalAction, default=True,
+        help="同时编码多句条文的每一句（检索时加上最相关一句的相似度；默认是；大模型建整库时可关掉，要编码的文本约少三分之二）",
+    )
     index.add_argument(
         "--law-title", action=argparse.BooleanOptionalAction, default=None,
         help="把法规名称放在每条条文前一起编码（默认：索引含多部法规时是，只有一部时否）",

@@ -264,7 +264,7 @@ def build_index(
 def encoded_texts(chunks: list[Chunk], chunking: ChunkSettings) -> tuple[list[str], np.ndarray]:
     """What a build encodes: each chunk's text as the encoder sees it, then the sentences of multi-sentence
     chunks; and the chunk row of each of those sentences. `chunking`: settings with law_title decided."""
-    sentences, rows = sentence_texts(chunks)
+    sentences, rows = sentence_texts(chunks) if chunking.sentences else ([], np.zeros(0, dtype=np.int64))
     return [embed_text(c, law_title=bool(chunking.law_title)) for c in chunks] + sentences, rows
 
 
@@ -395,12 +395,14 @@ def open_index(
     path: str | Path,
     *,
     model: ModelSpec | None = None,
-    chunking: ChunkSettings = ChunkSettings(),
+    chunking: ChunkSettings | None = None,
     rebuild: bool = True,
     progress: Progress | None = None,
 ) -> Index:
     """Load an index; if it is stale or corrupt, rebuild it from its recorded sources (rebuild=True,
-    re-encoding only what changed) or load it with a warning naming the command to run."""
+    re-encoding only what changed) or load it with a warning naming the command to run. `chunking`: the
+    settings it must have been built with (None: the ones it was built with, so that --law-title or
+    --no-sentences given at build time do not make it stale)."""
     started = time.perf_counter()
     load_jieba_in_background()
     path = Path(path)
@@ -418,6 +420,7 @@ def open_index(
             backend=built.get("backend", "torch"),
             dim=built.get("truncate_dim"),
         )
+        chunking = chunking or ChunkSettings.from_dict(manifest["chunking"])
     except (ValueError, KeyError, TypeError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise IndexUnavailable(f"索引清单损坏：{version / 'manifest.json'}。请重新运行：rag index 法规目录 --out {path}") from error
     warnings: list[str] = []

@@ -25,14 +25,19 @@ class ChunkSettings:
     # one law. Measured on STARD (docs/finetune.md): in a library it tells laws apart; in a one-law
     # index every chunk shares it and it cost the seed sets hit@1.
     law_title: bool | None = None
+    # Also encode each sentence of a multi-sentence chunk (its best sentence's cosine adds to the article's).
+    # Off for a large model over a large library: the sentences are about three times the articles to encode.
+    sentences: bool = True
 
     def for_laws(self, count: int) -> ChunkSettings:
         """These settings for an index of `count` laws: law_title decided."""
         return self if self.law_title is not None else replace(self, law_title=count > 1)
 
     def to_dict(self) -> dict:
-        # The format version makes indexes built by an older chunker count as stale
-        return {**asdict(self), "format": CHUNK_FORMAT}
+        # The format version makes indexes built by an older chunker count as stale; `sentences` is recorded
+        # only when off, so that indexes built before it was an option stay current
+        recorded = {k: v for k, v in asdict(self).items() if not (k == "sentences" and v)}
+        return {**recorded, "format": CHUNK_FORMAT}
 
     @classmethod
     def from_dict(cls, data: dict) -> ChunkSettings:

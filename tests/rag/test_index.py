@@ -193,3 +193,16 @@ def test_the_law_title_is_embedded_where_the_index_holds_several_laws(small_law,
     stored = {name: index.store.similarities(query, [row])[row] for name, query in (("plain", plain), ("titled", titled))}
     assert stored["titled" if embedded else "plain"] == pytest.approx(1.0, abs=1e-4)
     assert stored["plain" if embedded else "titled"] < 0.999
+
+
+def test_an_index_opens_with_the_chunking_it_was_built_with(small_law, tmp_path):
+    from rag.ingest import ChunkSettings
+
+    out, _ = build_index([small_law.parent], tmp_path / "index", chunking=ChunkSettings(sentences=False, law_title=True))
+    before = (out / "CURRENT").read_text()
+    index = open_index(out)
+    assert (out / "CURRENT").read_text() == before and not index.warnings  # neither stale nor rebuilt
+    assert len(index.sentences.rows) == 0 and index.manifest["counts"]["sentences"] == 0
+    assert index.manifest["chunking"]["sentences"] is False and index.manifest["chunking"]["law_title"] is True
+    default, _ = build_index([small_law.parent], tmp_path / "default")
+    assert "sentences" not in open_index(default).manifest["chunking"]  # as recorded before it was an option
