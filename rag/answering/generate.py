@@ -17,6 +17,7 @@ grows (stream_answer()), so what is shown carries the final numbering."""
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import re
@@ -462,6 +463,8 @@ class LlamaCppBackend:
             )
         except (ValueError, RuntimeError, OSError) as error:
             raise GenerationError(f"无法加载 GGUF 模型 {path}：{error}") from error
+        # freed before the interpreter tears llama_cpp down, or its __del__ prints a traceback at exit
+        atexit.register(getattr(self.model, "close", lambda: None))
 
     def stream(self, messages: Sequence[Message], *, max_new_tokens: int | None = None, temperature: float | None = None) -> Iterator[str]:
         """The reply's text pieces as the model writes them (temperature 0: greedy)."""
