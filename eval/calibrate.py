@@ -35,6 +35,7 @@ import numpy as np
 
 import rag
 from embeddings.model import DEFAULT_MODEL
+from embeddings.registry import default_spec
 from rag.answering import (
     CALIBRATION_PATH,
     FEATURES,
@@ -574,7 +575,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--laws", default="../shared/laws", help="找法规文件的目录（默认 ../shared/laws）")
     parser.add_argument("--index-root", default="indexes/tasks", help="各法规单独的索引所在目录（默认 indexes/tasks）")
     parser.add_argument("--library-index", help="整库索引目录（提供 STARD 调参集的整库样例；不给则沿用特征表中已有的整库组）")
-    parser.add_argument("--model", help=f"为这个嵌入模型拟合随包的校准（默认 {DEFAULT_MODEL}；各法规用它单独建索引）")
+    parser.add_argument("--model", help="为这个嵌入模型拟合随包的校准（默认：默认模型，见 rag index --help；各法规用它单独建索引）")
     parser.add_argument(
         "--for-index",
         action="store_true",
@@ -619,7 +620,7 @@ def _targets_of(args) -> tuple[Path, Path, str]:
     """(calibration file, feature table, embedding model) that a run writes and measures with: the shipped
     calibration of the default model, or of --model, or (--for-index) the library index's own."""
     if not args.for_index:
-        model = getattr(args, "model", None) or DEFAULT_MODEL
+        model = getattr(args, "model", None) or default_spec().name
         table = FEATURE_TABLE if model == DEFAULT_MODEL else FEATURE_TABLE.with_name(f"features-{shipped_calibration(model).stem}.jsonl")
         return Path(args.out or shipped_calibration(model)), Path(args.features or table), model
     if not args.library_index:
@@ -651,7 +652,7 @@ def run(args) -> int:
     else:
         examples = []
         for task in _tasks(args):
-            found, quotes = collect_task(task, args.index_root, None if model == DEFAULT_MODEL else model)
+            found, quotes = collect_task(task, args.index_root, model)
             examples += found
             quotable += quotes
             print(f"《{task.name}》：{len(found)} 题")

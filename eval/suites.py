@@ -179,14 +179,16 @@ def per_law_suite(questions_path: str | Path, laws: str | Path, *, min_questions
 
 
 def task_index(task: Task, root: str | Path, model: str | None = None) -> Path:
-    """The index of the task's law alone, built under `root` when missing (brought up to date when stale)."""
+    """The index of the task's law alone with `model` (None: the default one), built under `root` when missing
+    (brought up to date when stale)."""
     import rag
-    from embeddings.model import DEFAULT_MODEL, ModelSpec
+    from embeddings.model import ModelSpec
+    from embeddings.registry import default_spec
 
-    name = model or DEFAULT_MODEL
-    folder = Path(root) / re.sub(r"[^\w.-]+", "_", name) / task.doc_id
+    spec = ModelSpec(name=model) if model else default_spec()
+    folder = Path(root) / re.sub(r"[^\w.-]+", "_", spec.name) / task.doc_id
     if not (folder / "CURRENT").exists():
-        rag.build_index([task.law], folder, model=ModelSpec(name=name))
+        rag.build_index([task.law], folder, model=spec)
     return folder
 
 

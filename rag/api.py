@@ -11,6 +11,7 @@ from typing import Iterator, Sequence
 
 from embeddings.home import cache_dir
 from embeddings.model import DEFAULT_MODEL, ModelSpec
+from embeddings.registry import default_spec
 
 from .answering import LLM, generate_answer, model_articles, read, stream_answer
 from .errors import IndexUnavailable, InvalidQuestion
@@ -53,7 +54,8 @@ def get_index(index: str | Path | None = None, *, model: str | None = None) -> I
     if os.environ.get("RAG_ALLOW_NETWORK") != "1":  # no model hub access at run time unless asked for
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    path = Path(index) if index is not None else default_index_path(model or DEFAULT_MODEL)
+    default = default_spec() if index is None and model is None else None  # the bundled law with the default model
+    path = Path(index) if index is not None else default_index_path(model or default.name)
     key = (str(path.resolve()), model or "")
     with _lock:
         held = _indexes.get(key)

@@ -71,6 +71,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from embeddings.model import ModelSpec
+    from embeddings.registry import default_spec
 
     from .api import DATA_DIR, default_index_path
     from .index import StoreSpec, build_index
@@ -78,7 +79,13 @@ def _cmd_index(args: argparse.Namespace) -> int:
 
     paths = args.paths or [DATA_DIR]
     store = StoreSpec(kind=args.store, faiss_type=args.faiss, milvus_uri=args.milvus_uri, collection=args.collection)
-    out = Path(args.out) if args.out else default_index_path(args.model)
+    base = ModelSpec(name=args.model) if args.model else default_spec()
+    dtype = args.dtype or base.dtype
+    model = ModelSpec(
+        name=base.name, max_seq_length=args.max_seq_length, dtype=dtype,
+        backend=args.backend or ("torch" if dtype == "bfloat16" else "onnx"), dim=args.dim,
+    )
+    out = Path(args.out) if args.out else default_index_path(model.name)
     bar = tqdm(unit="条", desc="编码条文", dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 30.0)
 
     def progress(done: int, total: int) -> None:
@@ -90,10 +97,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         _, errors = build_index(
             paths,
             out,
-            model=ModelSpec(
-                name=args.model, max_seq_length=args.max_seq_length, dtype=args.dtype,
-                backend=args.backend or ("torch" if args.dtype == "bfloat16" else "onnx"), dim=args.dim,
-            ),
+            model=model,
             chunking=ChunkSettings(max_chars=args.max_chars, law_title=args.law_title, sentences=args.sentences),
             tokenizer=args.tokenizer,
             store=store,
@@ -261,7 +265,10 @@ def _parser() -> argparse.ArgumentParser:
     index = sub.add_parser("index", help="为法规文件或目录建立/更新索引")
     index.add_argument("paths", nargs="*", help="法规文件或目录（.md/.txt/.docx；默认：内置法规）")
     index.add_argument("--out", help="索引目录（默认：内置法规的索引位置）")
-    index.add_argument("--model", default=DEFAULT_MODEL, help=f"嵌入模型：模型名或本地路径（默认 {DEFAULT_MODEL}）")
+    index.add_argument(
+        "--model", default=None,
+        help=f"嵌入模型：模型名或本地路径（默认：环境变量 RAG_MODEL，未设置时 {DEFAULT_MODEL}；见 rag models list）",
+    )
     index.add_argument(
         "--max-seq-length", type=int, default=ModelSpec.max_seq_length,
         help=f"每个片段编码的最大词元数（默认 {ModelSpec.max_seq_length}）",
@@ -271,8 +278,8 @@ def _parser() -> argparse.ArgumentParser:
         help="编码后端（onnx：首次使用时导出 ONNX 模型并与 torch 核对，之后用 ONNX Runtime 编码；默认 onnx，bfloat16 时为 torch）",
     )
     index.add_argument(
-        "--precision", "--dtype", dest="dtype", choices=["float32", "bfloat16", "int8"], default="float32",
-        help="编码精度（bfloat16：torch 后端，在支持 AVX512-BF16 的 CPU 上约快 1.5 倍；int8：onnx 后端；默认 float32）",
+        "--precision", "--dtype", dest="dtype", choices=["float32", "bfloat16", "int8"], default=None,
+        help="编码精度（bfloat16：torch 后端，在有 AMX 的 CPU 上更快；int8：onnx 后端；默认 float32）",
     )
     index.add_argument("--dim", type=int, default=None, help="Matryoshka 截断维度（如 EmbeddingGemma 的 512/256/128；默认不截断）")
     index.add_argument("--max-chars", type=int, default=800, help="超过此长度的条文按段落拆分（默认 800）")

