@@ -71,7 +71,7 @@ def get_index(index: str | Path | None = None, *, model: str | None = None) -> I
             held = _indexes.get(key)
         if held is not None and held[0] == _live_version(path):
             return held[1]
-        spec = ModelSpec(name=model) if model else None
+        spec = ModelSpec(name=model) if model else default
         if index is None and not (path / "CURRENT").exists():
             if not DATA_DIR.is_dir():
                 raise IndexUnavailable(f"找不到内置法规目录：{DATA_DIR}")
@@ -154,7 +154,7 @@ def _extractive(
     # BM25 ranks alone in bm25 mode, but the abstention model reads the hits' dense scores too
     query = loaded.embedder.encode_queries([loaded.names.as_self_reference(standalone)])[0] if mode == "bm25" else None
     hits = search(loaded, standalone, RetrieveOptions(k=k, mode=mode, laws=tuple(laws)), query=query)
-    result = read(loaded, standalone, hits)
+    result = read(loaded, standalone, hits, followup=bool(history))
     result.warnings.extend(loaded.warnings)
     return result
 

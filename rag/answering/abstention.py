@@ -97,6 +97,7 @@ class Support:
     focus: float = 0.0  # the noun a question word asks about (多少手续费, 负责人是谁) is in the top article: 1, not: -1, none: 0
     other_law: float = 0.0  # the question names a 《law》 the index does not hold
     named_law: float = 0.0  # the question names a law of the index and the top article is from it
+    followup: float = 0.0  # the question was asked after earlier turns of a conversation (and rewritten from them)
 
     def vector(self) -> np.ndarray:
         return np.array([getattr(self, name) for name in FEATURES], dtype=np.float64)
@@ -175,13 +176,15 @@ def _in_index(index: Index, word: str) -> bool:
     return any(word in index.chunks[row].text for row in index.lexical.documents_with(word))
 
 
-def measure_support(index: Index, question: str, hits: Sequence[Hit], weights: dict[str, float] | None = None) -> Support:
+def measure_support(
+    index: Index, question: str, hits: Sequence[Hit], weights: dict[str, float] | None = None, *, followup: bool = False
+) -> Support:
     """The support features of the top hits (best first), from retrieval's scores and the texts;
     `weights`: the term_weights() of index.names.as_self_reference(question) when the caller has them already. What the
     question asks about is read from that text: the words of a law's name are not content an article
     must hold (the name scopes the search and is read by the law features)."""
     if not hits:
-        return Support(other_law=float(_other_law(index, question)))
+        return Support(other_law=float(_other_law(index, question)), followup=float(followup))
     asked = index.names.as_self_reference(question)
     weights = term_weights(index, asked) if weights is None else weights
     top = hits[0]
@@ -217,6 +220,7 @@ def measure_support(index: Index, question: str, hits: Sequence[Hit], weights: d
         focus=0.0 if not focus or defers_own else 1.0 if focus in top.text else -1.0,
         other_law=float(_other_law(index, question)),
         named_law=float(top.doc_id in named),
+        followup=float(followup),
     )
 
 

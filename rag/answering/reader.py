@@ -158,10 +158,11 @@ def _as_sentence(quote: str) -> str:
     return quote[:-1] + "。" if quote.endswith(("；", ";", "，", "：", ":")) else quote if quote.endswith(("。", "！", "？")) else quote + "。"
 
 
-def read(index: Index, question: str, hits: list[Hit], calibration: Calibration | None = None) -> Answer:
+def read(index: Index, question: str, hits: list[Hit], calibration: Calibration | None = None, *, followup: bool = False) -> Answer:
     """The answer to `question` from `hits` (best first), or an abstention. A question asking several things,
     some of which no article of its one law mentions (unanswered_asks), is read for the rest, and the answer
-    says which asks the law does not address."""
+    says which asks the law does not address. `followup`: the question was asked after earlier turns (the stance
+    models read it: a rewritten follow-up's support reads otherwise)."""
     calibration = calibration or load_calibration(index.path)
     mismatch = calibration.mismatch(index)
     warnings = [mismatch] if mismatch else []
@@ -169,7 +170,7 @@ def read(index: Index, question: str, hits: list[Hit], calibration: Calibration 
     asked = _without(question, unstated)
     weights = term_weights(index, index.names.as_self_reference(asked))
     readings = [_reading(h, weights) for h in hits[:READ_HITS]]
-    support = measure_support(index, asked, hits, weights)
+    support = measure_support(index, asked, hits, weights, followup=followup)
     stance, confidence = calibration.model_for(index).decide(support)
     if not hits or stance == Stance.NOT_COVERED:
         return Answer(question=question, text=ABSTAIN_TEXT, citations=[], passages=hits, stance=Stance.NOT_COVERED, confidence=confidence, warnings=warnings)
