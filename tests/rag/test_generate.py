@@ -522,7 +522,7 @@ def fake_pipeline(monkeypatch) -> list[str]:
 
     monkeypatch.setattr(rag.api, "get_index", lambda index=None, model=None: Loaded())
     monkeypatch.setattr(rag.api, "search", lambda loaded, question, options, query=None: HITS)
-    monkeypatch.setattr(rag.api, "read", lambda loaded, question, hits: read.append(question) or _extractive(question=question, quoted=2))
+    monkeypatch.setattr(rag.api, "read", lambda loaded, question, hits, **_: read.append(question) or _extractive(question=question, quoted=2))
     return read
 
 
