@@ -46,6 +46,12 @@ class Cost:
     cold_ask_rss_mb: float
 
 
+def _spec(name: str) -> ModelSpec:
+    """A model named as `rag index --model` takes it, optionally with @precision (embeddinggemma-300m@int8)."""
+    model, _, precision = name.partition("@")
+    return ModelSpec(name=model, dtype=precision or "float32")
+
+
 def _size_mb(folder: Path) -> float:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
 
@@ -53,9 +59,9 @@ def _size_mb(folder: Path) -> float:
 def measure_costs(law: Path, models: list[str], questions: list[str], rounds: int, root: Path) -> list[Cost]:
     built: dict[str, tuple[Path, int, float]] = {}
     for name in models:
-        out = root / name.replace(":", "_").replace("/", "_")
+        out = root / name.replace(":", "_").replace("/", "_").replace("@", "_")
         started = time.perf_counter()
-        rag.build_index([law], out, model=ModelSpec(name=name))
+        rag.build_index([law], out, model=_spec(name))
         build_s = time.perf_counter() - started
         index = rag.get_index(out)
         built[name] = (out, len({(c.doc_id, c.article) for c in index.chunks if c.article}), build_s)
@@ -90,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m eval.model_bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--law", required=True, help="单独建索引的法规（标题、doc_id 或文件）")
     parser.add_argument("--laws", default="../shared/laws", help="找法规文件的目录")
-    parser.add_argument("--model", action="append", required=True, help="嵌入模型（可重复）")
+    parser.add_argument("--model", action="append", required=True, help="嵌入模型（可重复；名称@int8 指定精度）")
     parser.add_argument("--questions", default="eval/questions/laws/food_safety/qa.jsonl", help="计时用的问题（JSONL）")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--report", action="append", default=[], metavar="标签=report.json", help="各模型的套件评测报告")
