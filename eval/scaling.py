@@ -3,10 +3,13 @@ recall@10 against exact search, for the FAISS index types `rag index --faiss` of
 
     python -m eval.scaling --rows 1000000 --dim 384 --dim 768 --out reports/scaling.json
 
-The vectors: `clusters` centres drawn from a standard normal, each vector a centre plus normal noise of
-standard deviation `spread` (relative to the centre's), L2-normalised, as the encoders' outputs are; queries
-are drawn the same way. Clustered vectors make approximate indexes work as on text embeddings, where
-neighbours gather by topic; uniform random vectors would understate HNSW and IVF recall."""
+The vectors: a latent-factor model, x = normalise(z A + noise) with z drawn from a standard normal in `latent`
+dimensions, A a fixed random `latent` x dim matrix and normal noise of 5 % of the signal's scale per dimension.
+Text embeddings lie near a low-dimensional set, which is what lets approximate indexes find their neighbours; with
+32 latent dimensions HNSW finds 0.99 of exact search's top 10 at 100,000 vectors, as it does (0.988) on the
+library's real e5 vectors. Vectors drawn uniformly on the sphere, or as tight clusters of near-equidistant points,
+make every neighbour about as close as the next and understate approximate recall (0.50 measured so).
+"""
 
 from __future__ import annotations
 
@@ -41,14 +44,15 @@ class Run:
     recall_at_10: float  # of exact (flat) search's top 10
 
 
-def synthetic(rows: int, dim: int, *, clusters: int = 10_000, spread: float = 0.35, seed: int = 0) -> np.ndarray:
+def synthetic(rows: int, dim: int, *, latent: int = 32, noise: float = 0.05, seed: int = 0) -> np.ndarray:
+    mixing = np.random.default_rng(42).standard_normal((latent, dim), dtype=np.float32)  # the same for data and queries
     rng = np.random.default_rng(seed)
-    centres = rng.standard_normal((clusters, dim), dtype=np.float32)
     out = np.empty((rows, dim), dtype=np.float32)
     step = 100_000
     for start in range(0, rows, step):
         n = min(step, rows - start)
-        block = centres[rng.integers(0, clusters, n)] + spread * rng.standard_normal((n, dim), dtype=np.float32)
+        block = rng.standard_normal((n, latent), dtype=np.float32) @ mixing
+        block += noise * np.sqrt(latent) * rng.standard_normal((n, dim), dtype=np.float32)
         out[start : start + n] = block / np.linalg.norm(block, axis=1, keepdims=True)
     return out
 
