@@ -45,12 +45,14 @@ def _live_version(path: Path) -> str:
         return ""
 
 
-def get_index(index: str | Path | None = None, *, model: str | None = None) -> Index:
+def get_index(index: str | Path | None = None, *, model: str | None = None, wait: bool = False) -> Index:
     """The loaded index for a directory (default: the bundled law, built on first use); loaded once per process,
     and again when a build has switched the directory to a new version (rag.library adds and removes laws so).
 
     While the new version loads, other callers get the previous one: every question is answered from one
-    whole version, the one live when its answer began or the one before it."""
+    whole version, the one live when its answer began or the one before it. `wait`: wait for a load under way
+    in another thread rather than return the version in hand (rag.library does, so that once a change has
+    returned every question is answered from it)."""
     if os.environ.get("RAG_ALLOW_NETWORK") != "1":  # no model hub access at run time unless asked for
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -62,7 +64,7 @@ def get_index(index: str | Path | None = None, *, model: str | None = None) -> I
         loading = _loading.setdefault(key, threading.Lock())
     if held is not None and held[0] == _live_version(path):
         return held[1]
-    if held is not None and not loading.acquire(blocking=False):
+    if held is not None and not loading.acquire(blocking=wait):
         return held[1]  # another thread is loading the new version: answer from the whole one in hand
     if held is None:
         loading.acquire()

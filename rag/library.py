@@ -665,7 +665,7 @@ def _build(library: Library, files: list[Path], progress: Progress | None) -> No
         progress("加载新版本", 0, 1)
     from .api import get_index
 
-    get_index(library.index)  # this process answers from the new version from now on
+    get_index(library.index, wait=True)  # this process answers from the new version from now on
     if progress:
         progress("加载新版本", 1, 1)
 
