@@ -72,3 +72,22 @@ def seed_index(rag_home):
     from rag import get_index
 
     return get_index()
+
+
+@pytest.fixture
+def launched(monkeypatch) -> dict:
+    """ui.app.serve without a server: build_app returns a demo whose launch() starts nothing. The dict collects
+    what build_app was given and what launch() was called with."""
+    import ui.app as app
+
+    given: dict = {}
+
+    class FakeDemo:
+        def queue(self, **kwargs):
+            return self
+
+        def launch(self, **kwargs):
+            given.update(kwargs)
+
+    monkeypatch.setattr(app, "build_app", lambda index=None, **options: given.update(options) or FakeDemo())
+    return given

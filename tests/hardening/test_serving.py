@@ -180,20 +180,10 @@ def test_serving_opens_no_outbound_connection_and_is_offline(server):
     assert "HUB OFFLINE True" in text
 
 
-def test_exposing_the_app_warns_and_auth_comes_from_rag_auth(monkeypatch, capsys):
+def test_exposing_the_app_warns_and_auth_comes_from_rag_auth(launched, monkeypatch, capsys):
     import ui.app as app
     from rag.cli import _parser
 
-    launched: dict = {}
-
-    class FakeDemo:
-        def queue(self, **kwargs):
-            return self
-
-        def launch(self, **kwargs):
-            launched.update(kwargs)
-
-    monkeypatch.setattr(app, "build_app", lambda index=None, **options: launched.update(options) or FakeDemo())
     assert inspect.signature(app.serve).parameters["host"].default == "127.0.0.1"
     assert _parser().parse_args(["serve"]).host == "127.0.0.1"
 

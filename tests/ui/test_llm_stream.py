@@ -81,17 +81,7 @@ def test_quotes_and_the_caution_only_under_generated_answers():
     assert streaming_markdown("a*b").startswith("a\\*b ▍")
 
 
-def test_serve_mounts_the_api_and_offers_the_llm(monkeypatch, capsys):
-    launched: dict = {}
-
-    class FakeDemo:
-        def queue(self, **kwargs):
-            return self
-
-        def launch(self, **kwargs):
-            launched.update(kwargs)
-
-    monkeypatch.setattr(app, "build_app", lambda index=None, **options: FakeDemo())
+def test_serve_mounts_the_api_and_offers_the_llm(launched, monkeypatch, capsys):
     monkeypatch.setattr(app, "ANSWER_MODES", {"摘录（默认）": {}})
     monkeypatch.delenv("RAG_AUTH", raising=False)
     monkeypatch.delenv("RAG_API_KEY", raising=False)
