@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import tempfile
 import time
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from embeddings.model import ModelSpec
 from embeddings.onnx_backend import cpu_features
 
 from .benchmark import _machine
+from .metrics import percentile
 from .speed import cold_start
 from .suites import LawFiles
 
@@ -77,9 +77,8 @@ def measure_costs(law: Path, models: list[str], questions: list[str], rounds: in
     for name in models:
         out, articles, build_s = built[name]
         cold = sorted(cold_start(out, questions[0]) for _ in range(3))[1]
-        ms = sorted(times[name])
         costs.append(
-            Cost(name, articles, build_s, _size_mb(out), (statistics.median(ms), ms[int(0.95 * (len(ms) - 1))]), *cold)
+            Cost(name, articles, build_s, _size_mb(out), (percentile(times[name], 50), percentile(times[name], 95)), *cold)
         )
     return costs
 

@@ -28,6 +28,8 @@ import numpy as np
 
 from rag.index import build_faiss
 
+from .metrics import percentile
+
 __all__ = ["Run", "synthetic", "measure_faiss", "measure_milvus_lite", "main"]
 
 
@@ -74,11 +76,8 @@ def _recall(found: list[np.ndarray], exact: list[np.ndarray]) -> float:
     return statistics.fmean(len(set(f.tolist()) & set(e.tolist())) / len(e) for f, e in zip(found, exact, strict=True))
 
 
-def _p95(times: list[float]) -> float:
-    return sorted(times)[int(0.95 * (len(times) - 1))]
-
-
-def measure_faiss(vectors: np.ndarray, queries: np.ndarray, kinds: list[str]) -> list[Run]:
+def measure_faiss(vectors: np.ndarray, queries: np.ndarray, kinds: list[str]) -> tuple[list[Run], list[np.ndarray]]:
+    """A run per FAISS index type (flat first), and exact search's top 10 of each query (flat's)."""
     runs, exact = [], None
     for kind in ["flat", *(k for k in kinds if k != "flat")]:
         started = time.perf_counter()
@@ -88,10 +87,10 @@ def measure_faiss(vectors: np.ndarray, queries: np.ndarray, kinds: list[str]) ->
         found, times = _latencies(lambda q, index=index: index.search(q, 10)[1][0], queries)
         exact = exact or found
         runs.append(
-            Run(f"faiss-{kind}", len(vectors), vectors.shape[1], build_s, size, _peak_rss_mb(), statistics.median(times), _p95(times), _recall(found, exact))
+            Run(f"faiss-{kind}", len(vectors), vectors.shape[1], build_s, size, _peak_rss_mb(), percentile(times, 50), percentile(times, 95), _recall(found, exact))
         )
         del index
-    return runs
+    return runs, exact
 
 
 def measure_milvus_lite(vectors: np.ndarray, queries: np.ndarray, exact: list[np.ndarray], batch: int = 20_000) -> Run:
@@ -120,7 +119,7 @@ def measure_milvus_lite(vectors: np.ndarray, queries: np.ndarray, exact: list[np
         found, times = _latencies(search, queries)
         client.close()
         size = sum(f.stat().st_size for f in Path(folder).rglob("*") if f.is_file()) / 2**20
-    return Run("milvus-lite", len(vectors), vectors.shape[1], build_s, size, _peak_rss_mb(), statistics.median(times), _p95(times), _recall(found, exact))
+    return Run("milvus-lite", len(vectors), vectors.shape[1], build_s, size, _peak_rss_mb(), percentile(times, 50), percentile(times, 95), _recall(found, exact))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -138,15 +137,12 @@ def main(argv: list[str] | None = None) -> int:
         for rows in sorted(args.rows or [100_000, 1_000_000]):
             vectors = synthetic(rows, dim)
             queries = synthetic(args.queries, dim, seed=1)
-            done = measure_faiss(vectors, queries, args.faiss or ["flat", "hnsw", "ivf"])
-            runs += done
+            done, exact = measure_faiss(vectors, queries, args.faiss or ["flat", "hnsw", "ivf"])
             if rows <= args.milvus_rows:
-                flat = build_faiss(vectors, "flat")
-                exact = [flat.search(q[None, :], 10)[1][0] for q in queries]
-                del flat
-                runs.append(measure_milvus_lite(vectors, queries, exact))
-            for run in runs[-len(done) - (rows <= args.milvus_rows):]:
+                done.append(measure_milvus_lite(vectors, queries, exact))
+            for run in done:
                 print(json.dumps(asdict(run), ensure_ascii=False), flush=True)
+            runs += done
             del vectors
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps([asdict(r) for r in runs], ensure_ascii=False, indent=1), encoding="utf-8")
