@@ -9,8 +9,8 @@ its answer cited. Fixed cue words (CUES) say which kind of follow-up a question 
 - a reference to the term the previous turn asked the meaning of (这个概念, 这个术语): the term;
 - a back-reference (这条, 该条, 它, 这件事; 这个 before 是), or a determiner before a noun the cited
   article holds (这个规划…): it is replaced by the name of the cited article that best supports the
-  rest of the question; a question about breaking it (违反了它会怎么样？) is also tried without the
-  article, since the consequence is usually in another one;
+  rest of the question; a question about breaking it (违反了它会怎么样？), or about the noun after the
+  determiner (这个补偿具体怎么算？), is also tried without the article, since the answer is often in another one;
 - an ellipsis (那人才呢？, 那违反了怎么处罚？): candidate rewrites — the follow-up alone (a bare subject
   as 关于X有什么规定？), the frame with one of its spans replaced by the follow-up's words (a noun's by
   a noun, a verb's by a verb; an earlier turn's frame when the last one has no such span), or the
@@ -409,8 +409,9 @@ def _demonstrative(index: Index, bare: str, articles: list[Cited]) -> tuple[tupl
 
 def _back_reference(index: Index, bare: str, cited: list[Cited]) -> str | None:
     """这条适用于个人吗？ → 《law》第N条适用于个人吗？ (and 这个规划… → 《law》第N条中的规划…), for the cited
-    article that best supports the rest. A follow-up asking what breaking it leads to (违反了它会怎么样？)
-    is also tried without the article, within the law: the consequence is often in another article."""
+    article that best supports the rest. A follow-up asking what breaking it leads to (违反了它会怎么样？), or
+    asking about a thing the cited article names (这个补偿具体怎么算？, 这个决定书多久送达？), is also tried without
+    the article, within the law: the consequence, or the rule on that thing, is often in another article."""
     articles = [c for c in cited if c.article and index.chunk_rows(c.doc_id, c.article)]
     match = _BACK_REF.search(bare)
     if match is None:
@@ -421,7 +422,7 @@ def _back_reference(index: Index, bare: str, cited: list[Cited]) -> str | None:
     if not rewrites:
         return None
     without = _core(bare[: span[0]] + bare[span[1] :])
-    if _VIOLATION.search(without):
+    if _VIOLATION.search(without) or match is None:
         rewrites.append(Candidate(_in_law(index, without + "？", cited), rewrites[0].own))
     return (_choose(index, None, rewrites, _scope(index, cited)) or rewrites[0]).text
 
