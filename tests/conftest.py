@@ -1,4 +1,5 @@
 import functools
+import os
 import re
 from pathlib import Path
 from typing import Callable
@@ -64,6 +65,15 @@ def rag_home(tmp_path_factory) -> Path:
         os.environ.pop("RAG_HOME", None)
     else:
         os.environ["RAG_HOME"] = previous
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory) -> Path:
+    """Where the browser tests save what a person sees: $RAG_SCREENSHOTS (`RAG_SCREENSHOTS=docs make test` refreshes
+    the README's pictures), else a temporary folder, so that a test run leaves the working tree as it was."""
+    folder = Path(os.environ["RAG_SCREENSHOTS"]) if os.environ.get("RAG_SCREENSHOTS") else tmp_path_factory.mktemp("screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 @pytest.fixture(scope="session")

@@ -17,8 +17,6 @@ import pytest
 
 from tests.app_process import free_port, running_app
 
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOT = ROOT / "docs" / "screenshot.png"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 CHROMIUM_FLAGS = (
@@ -140,7 +138,7 @@ def _texts(driver, css: str) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_chat_in_a_real_browser(server: str, rag_home: Path):
+def test_chat_in_a_real_browser(server: str, rag_home: Path, screenshots: Path):
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -162,8 +160,7 @@ def test_chat_in_a_real_browser(server: str, rag_home: Path):
         assert "第五十一条" in _texts(driver, "#sources")[0]
         assert "本条例自2026年1月1日起施行。" in _texts(driver, "#sources mark")
         time.sleep(0.5)  # let the last paint settle
-        SCREENSHOT.parent.mkdir(exist_ok=True)
-        assert driver.save_screenshot(str(SCREENSHOT))
+        assert driver.save_screenshot(str(screenshots / "screenshot.png"))
 
         wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#chat button[aria-label='Like']")).click()
         feedback = rag_home / "feedback.jsonl"

@@ -1,7 +1,7 @@
 """End to end: `rag serve --index LIBRARY` in a subprocess. The four library endpoints through gradio_client,
 with questions asked while a law is added; and the 法规库 tab in headless Chromium: upload a .docx, a text PDF
 and a file whose article numbers skip, see the preview and the progress, ask about the new laws, open one in
-the viewer, remove one. Screenshots of the tab go to docs/ (library*.png)."""
+the viewer, remove one. Screenshots of the tab go to $RAG_SCREENSHOTS (library*.png; the `screenshots` fixture)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,6 @@ from tests.library_laws import (
     write_laws,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-DOCS = ROOT / "docs"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 STARTUP_SECONDS = 420  # when run alone: convert the embedding model first
@@ -160,14 +158,14 @@ def _ask(driver, wait, question: str) -> str:
     return _texts(driver, BOT)[-1]
 
 
-def _shot(driver, name: str) -> None:
+def _shot(driver, folder: Path, name: str) -> None:
     time.sleep(0.4)  # let the last paint settle
-    assert driver.save_screenshot(str(DOCS / name))
+    assert driver.save_screenshot(str(folder / name))
 
 
 @pytest.mark.slow
 @pytest.mark.browser
-def test_the_library_tab_in_a_real_browser(server: str, served: lib.Library, laws):
+def test_the_library_tab_in_a_real_browser(server: str, served: lib.Library, laws, screenshots: Path):
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
@@ -190,7 +188,7 @@ def test_the_library_tab_in_a_real_browser(server: str, served: lib.Library, law
         assert "第三条　携犬出户时" in preview and "章节：第一章 总则　第二章 养犬行为" in preview
         assert "条号跳过：第二条之后是第四条" in preview and "共 3 个文件，2 个可以添加，1 个不会添加" in preview
         driver.execute_script("document.querySelector('#library-upload').scrollIntoView({block: 'start'})")
-        _shot(driver, "library-preview.png")
+        _shot(driver, screenshots, "library-preview.png")
 
         # add them: the progress shows while the build runs, then the list holds the two new laws
         driver.execute_script(WATCH_PROGRESS_JS)
@@ -204,7 +202,7 @@ def test_the_library_tab_in_a_real_browser(server: str, served: lib.Library, law
         assert DOG_TITLE in listed and TREE_TITLE in listed and PARKING_TITLE not in listed
         assert "城市绿化管理条例.pdf" in listed and "养犬管理规定.docx" in listed
         driver.execute_script("window.scrollTo(0, 0)")
-        _shot(driver, "library.png")
+        _shot(driver, screenshots, "library.png")
 
         # ask about each new law: the answers cite them
         _tab(driver, "问答")
@@ -218,7 +216,7 @@ def test_the_library_tab_in_a_real_browser(server: str, served: lib.Library, law
             "[...document.querySelectorAll('#library-laws .law-open')].find(b => b.innerText === arguments[0]).click()", DOG_TITLE)
         wait.until(lambda d: f"《{DOG_TITLE}》第一条" in "".join(_texts(d, "#viewer")))
         wait.until(lambda d: "下一条：第二条" in "".join(_texts(d, "button")))
-        _shot(driver, "library-viewer.png")
+        _shot(driver, screenshots, "library-viewer.png")
 
         # remove the PDF law after confirming: it is no longer cited
         _tab(driver, "法规库")
