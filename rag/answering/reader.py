@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..index import Index
+from ..index import ASKING, Index
 from ..ingest import DOCUMENT_HEADER, split_sentences
 from ..records import Answer, Citation, Hit, Stance
 from .abstention import Calibration, coverage, defers, load_calibration, measure_support, term_weights
@@ -26,8 +26,6 @@ ABSTAIN_TEXT = "抱歉，已收录的法规中没有找到能回答这个问题�
 READ_HITS = 3  # articles the reader may quote
 _ITEM = re.compile(r"^(?:[（(][一二三四五六七八九十百]+[）)]|\d+[.、．])")
 _BACK_REFERENCE = re.compile(r"^(?:前款|前项|前两款|前三款|前述|上述|但是|但|其中|除前款)")
-# What makes a clause of a question ask something (数据中心的供电怎么保障，电价能不能降下来？ asks twice)
-_ASKING = re.compile(r"吗|呢|什么|怎么|怎样|如何|哪|多少|几|是否|能不能|可不可以|会不会|要不要|能否|有没有|是不是")
 _CLAUSE = re.compile(r"[^，,；;？?！!。]+")
 
 
@@ -54,7 +52,7 @@ def unanswered_asks(index: Index, question: str) -> list[str]:
     call)."""
     from ..index import content_words
 
-    clauses = [c.strip() for c in _CLAUSE.findall(question) if _ASKING.search(c)]
+    clauses = [c.strip() for c in _CLAUSE.findall(question) if ASKING.search(c)]
     if len(clauses) < 2:
         return []
     words = [set(content_words(c)) for c in clauses]

@@ -12,7 +12,7 @@ from .build import (
     recorded_model,
     write_atomic,
 )
-from .lexical import TOPIC_MARKERS, LexicalIndex, Tokenizer, content_terms, content_words, strip_filler, tokenize
+from .lexical import ASKING, TOPIC_MARKERS, LexicalIndex, Tokenizer, content_terms, content_words, strip_filler, tokenize
 from .milvus_store import valid_collection_name
 from .prior import PRIOR_FILE, PRIOR_PATH, CategoryPrior, load_prior
 from .sentences import SentenceVectors, sentence_texts
@@ -37,6 +37,7 @@ __all__ = [
     "LexicalIndex",
     "Tokenizer",
     "TOPIC_MARKERS",
+    "ASKING",
     "tokenize",
     "content_terms",
     "content_words",

@@ -24,6 +24,8 @@ _CJK_RUN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]+|[a-z0-9]+")
 # Words after a subject that only mark it as the topic (智慧医疗方面有什么要求？, 数据标注这块呢？):
 # they say nothing of what is asked, and statutes do not use them so
 TOPIC_MARKERS = ("这一方面", "这方面", "方面", "这一块", "这块")
+# What makes a clause of a question ask something (数据中心的供电怎么保障，电价能不能降下来？ asks twice; …，这合法吗)
+ASKING = re.compile(r"吗|呢|什么|怎么|怎样|如何|哪|多少|几|是否|能不能|可不可以|会不会|要不要|能否|有没有|是不是|合法|行不行")
 # Filler that questions carry and statutes do not; kept out of query terms so they neither
 # count as support for an answer nor as missing support.
 _QUESTION_FILLER = re.compile(

@@ -33,7 +33,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from ..index import TOPIC_MARKERS, Index, content_terms, content_words, tokenize
+from ..index import ASKING, TOPIC_MARKERS, Index, content_terms, content_words, tokenize
 from ..ingest import CN_NUMBER, cn_to_int, int_to_cn
 from ..records import Answer
 from .lookup import find_article_refs
@@ -125,7 +125,6 @@ _NEXT = re.compile(_alternation(CUES.next_article))
 _PREVIOUS = re.compile(_alternation(CUES.previous_article))
 _DOCUMENT = re.compile(_alternation(CUES.document))
 _CONSEQUENCE = re.compile(_alternation(CUES.consequence))
-_ASKS = re.compile(r"吗|呢|什么|怎么|怎样|如何|哪|多少|几|是否|能不能|可不可以|会不会|要不要|合法|行不行")
 _ACT_REF = re.compile(rf"(?:{_alternation(CUES.act_refs)})(?:的话)?")
 _PART = re.compile(rf"第\s*(?P<num>{CN_NUMBER})\s*(?P<kind>[款项])")
 _ITEM_LINE = re.compile(r"\s*[（(][零一二三四五六七八九十百]+[）)]")
@@ -373,7 +372,7 @@ def _situation(question: str) -> str:
     """What a question says happened, without what it asks: its last clause dropped when that clause asks
     (公司扣着我的档案不给转，这合法吗 → 公司扣着我的档案不给转), else its closing 吗."""
     clauses = [c for c in re.split(r"[，,；;]", _core(question)) if c.strip()]
-    if len(clauses) > 1 and _ASKS.search(clauses[-1]):
+    if len(clauses) > 1 and ASKING.search(clauses[-1]):
         clauses = clauses[:-1]
     return re.sub(r"(?:吗|呢)$", "", "，".join(clauses))
 
@@ -487,7 +486,7 @@ def _ellipsis(index: Index, bare: str, frame: str, cited: list[Cited]) -> list[C
 def _asking_clause(frame: str) -> str:
     """The frame's last clause when it is only a question about what came before (…，会被罚多少 / …，这合法吗)."""
     clauses = [c for c in re.split(r"[，,；;]", _core(frame)) if c.strip()]
-    return clauses[-1] if len(clauses) > 1 and _ASKS.search(clauses[-1]) else ""
+    return clauses[-1] if len(clauses) > 1 and ASKING.search(clauses[-1]) else ""
 
 
 def _scope(index: Index, cited: list[Cited]) -> np.ndarray | None:
