@@ -41,8 +41,10 @@ def related_note(laws: list[str]) -> str:
 
 
 def unstated_note(law: str, asks: list[str]) -> str:
-    """The plain sentence after the quotes for the asks of a question that no article of the law mentions."""
-    return "；".join(f"“{ask}”" for ask in asks) + f"：《{law}》中没有涉及这一点的规定。"
+    """The plain sentence after the quotes for the asks of a question that no article of the law mentions; an ask's
+    own double quotes become single ones inside the note's (改成“废止” → “…改成‘废止’”)."""
+    nested = str.maketrans("“”", "‘’")
+    return "；".join(f"“{ask.translate(nested)}”" for ask in asks) + f"：《{law}》中没有涉及这一点的规定。"
 
 
 def unanswered_asks(index: Index, question: str) -> list[str]:
