@@ -371,8 +371,8 @@ def _consequence(bare: str, previous: Answer) -> str | None:
 def _situation(question: str) -> str:
     """What a question says happened, without what it asks: its last clause dropped when that clause asks
     (公司扣着我的档案不给转，这合法吗 → 公司扣着我的档案不给转), else its closing 吗."""
-    clauses = [c for c in re.split(r"[，,；;]", _core(question)) if c.strip()]
-    if len(clauses) > 1 and ASKING.search(clauses[-1]):
+    clauses = _clauses(question)
+    if _asking_clause(question):
         clauses = clauses[:-1]
     return re.sub(r"(?:吗|呢)$", "", "，".join(clauses))
 
@@ -485,8 +485,12 @@ def _ellipsis(index: Index, bare: str, frame: str, cited: list[Cited]) -> list[C
 
 def _asking_clause(frame: str) -> str:
     """The frame's last clause when it is only a question about what came before (…，会被罚多少 / …，这合法吗)."""
-    clauses = [c for c in re.split(r"[，,；;]", _core(frame)) if c.strip()]
+    clauses = _clauses(frame)
     return clauses[-1] if len(clauses) > 1 and ASKING.search(clauses[-1]) else ""
+
+
+def _clauses(text: str) -> list[str]:
+    return [c for c in re.split(r"[，,；;]", _core(text)) if c.strip()]
 
 
 def _scope(index: Index, cited: list[Cited]) -> np.ndarray | None:

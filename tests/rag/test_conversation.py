@@ -273,13 +273,16 @@ def test_the_openings_of_a_follow_up_are_read_as_openings_only(question, bare):
     assert _bare(question) == bare
 
 
+def _indexed_alone(library_law, tmp_path_factory, title: str):
+    """A law of the library indexed alone: a law other than the bundled one."""
+    out = tmp_path_factory.mktemp("alone") / "index"
+    build_index([library_law(title).source], out)
+    return open_index(out)
+
+
 @pytest.fixture(scope="module")
 def property_law(library_law, tmp_path_factory):
-    """物业管理条例 indexed alone: a law other than the bundled one."""
-    law = library_law("物业管理条例")
-    out = tmp_path_factory.mktemp("property") / "index"
-    build_index([law.source], out)
-    return open_index(out)
+    return _indexed_alone(library_law, tmp_path_factory, "物业管理条例")
 
 
 def test_a_follow_up_on_another_law_asking_what_an_act_costs_carries_the_act(property_law):
@@ -300,11 +303,7 @@ def test_a_follow_up_on_another_law_about_the_law_itself_is_answered_from_its_re
 
 @pytest.fixture(scope="module")
 def labour_law(library_law, tmp_path_factory):
-    """劳动合同法 indexed alone."""
-    law = library_law("中华人民共和国劳动合同法")
-    out = tmp_path_factory.mktemp("labour") / "index"
-    build_index([law.source], out)
-    return open_index(out)
+    return _indexed_alone(library_law, tmp_path_factory, "中华人民共和国劳动合同法")
 
 
 def test_a_determiner_follow_up_may_leave_the_cited_article_for_the_one_on_its_noun(labour_law):
