@@ -89,6 +89,7 @@ FEATURE_TABLE = ROOT / "calibration" / "features.jsonl"
 INDEX_FEATURE_TABLE = "calibration_features.jsonl"  # beside an index's own calibration
 ANSWERABLE = ("answerable", "english", "conversation")  # groups of answerable questions
 GROUPS = (*ANSWERABLE, "near", "offtopic", "unknown", "library")
+REAL = "layperson"  # the type of STARD's questions, which people asked (the other sets were written for the project)
 OFFTOPIC_MAX_ARTICLES = 400
 LIBRARY_OK_RANK = 5  # a library question is a positive example when a gold article is this high
 LIBRARY_FOLDS = 5
@@ -104,6 +105,7 @@ class Example:
     features: list[float]  # in FEATURES order
     covered: int | None  # 1: the law concerns the question, 0: it does not; None: not known (not fitted)
     answers: int | None  # 1: a gold article is among those quoted, 0: no article answers it; None: not known
+    source: str = "written"  # "real": a question people asked (STARD's), "written": one written for the sets
 
 
 @dataclass(frozen=True)
@@ -195,7 +197,8 @@ def collect_task(task: Task, index_root: str | Path, model: str | None = None, k
         group = _group(question)
         covered, answers = _labels(group, best)
         support = measure_support(loaded, text, hits, followup=question.turn > 1)
-        examples.append(Example(f"{task.doc_id}:{question.id}", task.doc_id, group, support.vector().tolist(), covered, answers))
+        source = "real" if question.type == REAL else "written"
+        examples.append(Example(f"{task.doc_id}:{question.id}", task.doc_id, group, support.vector().tolist(), covered, answers, source))
         if question.answerable and question.keywords and hits and not question.conversation:
             quotable.append(Quotable(text, question.keywords, hits, loaded, question.gold, best == 1))
     return examples, quotable
@@ -289,15 +292,25 @@ def choose_covered(examples: Sequence[Example], covered: np.ndarray, targets: Ta
 
 
 def choose_answers(examples: Sequence[Example], covered: np.ndarray, answers: np.ndarray, threshold: float, targets: Targets) -> float:
-    """The largest threshold that still answers at least the target share of the answerable questions and of the
+    """The largest threshold that still answers at least the target share of the answerable questions, of real and
+    of written ones each (the many real questions must not hide the written sets' everyday wording), and of the
     answerable turns of conversations."""
+    cells = _answerable_cells(examples).values()
     best = 0.0
     for candidate in _candidates(answers):
         answered = ~(covered < threshold) & (answers >= candidate)
-        rates = [_rate(examples, answered, group) for group in ("answerable", "conversation")]
-        if all(rate is None or rate >= targets.answerable_answered for rate in rates):
+        if all(answered[cell].mean() >= targets.answerable_answered for cell in cells):
             best = float(candidate)
     return best
+
+
+def _answerable_cells(examples: Sequence[Example]) -> dict[str, np.ndarray]:
+    """Masks of the answerable questions and of the answerable conversation turns, by source ("answerable/real" …)."""
+    return {
+        f"{group}/{source}": np.array([e.group == group and e.source == source for e in examples])
+        for group in ("answerable", "conversation")
+        for source in sorted({e.source for e in examples if e.group == group})
+    }
 
 
 def _curve(examples: Sequence[Example], probabilities: np.ndarray, x: str, y: str, base: np.ndarray | None = None) -> list[dict]:
@@ -336,6 +349,9 @@ def fit_stance(examples: Sequence[Example], targets: Targets = Targets(), regula
         "counts": counts,
         "laws": len({e.law for e in examples}),
         "out_of_fold": stance_rates(examples, p_covered, p_answers, (t_covered, t_answers)),
+        "answered_by_source": {
+            cell: float((~(p_covered < t_covered) & (p_answers >= t_answers))[mask].mean()) for cell, mask in _answerable_cells(examples).items()
+        },
         "covered_sweep": [{"regularization": c, "threshold": t, "offtopic_not_covered": r} for c, t, _, r in covered_runs],
         "answers_sweep": [{"regularization": c, "threshold": t, "near_answered": r} for c, t, _, r in answers_runs],
         "covered_curve": _curve(examples, p_covered, "answerable", "offtopic"),
@@ -375,9 +391,8 @@ def fit_library(examples: Sequence[Example], targets: Targets = Targets(), regul
 
 def replace_label(example: Example) -> Example:
     """A bundled-law or library example as the library model reads it: unanswerable questions are 0."""
-    if example.group in ("near", "offtopic", "unknown"):
-        return Example(example.id, "", example.group, example.features, None, 0)
-    return Example(example.id, "", example.group, example.features, None, example.answers)
+    answers = 0 if example.group in ("near", "offtopic", "unknown") else example.answers
+    return replace(example, law="", covered=None, answers=answers)
 
 
 def bundled_law() -> str:
@@ -496,6 +511,10 @@ def describe_operating_point(calibration: Calibration) -> list[str]:
                 nc, answered = rates[group]["not_covered"], rates[group]["answered"]
                 parts.append(f"{name} 无关 {nc:.3f}、回答 {answered:.3f}")
         lines.append(f"一部法规（留出整部法规的交叉验证，{report.get('laws', '?')} 部法规）：" + "；".join(parts))
+        sources = report.get("answered_by_source", {})
+        if sources:
+            names = {"answerable": "可回答题", "conversation": "对话可回答的各轮", "real": "真实问题", "written": "自写问题"}
+            lines.append("回答的比例按来源：" + "、".join(f"{names[g]}·{names.get(s, s)} {r:.3f}" for cell, r in sources.items() for g, s in [cell.split("/")]))
         lines.append(
             f"目标：可回答题无关 ≤ {targets.answerable_not_covered:g}、回答 ≥ {targets.answerable_answered:g}；"
             f"近题回答 ≤ {targets.near_answered:g}；无关题无关 ≥ {targets.offtopic_not_covered:g}"

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from eval.calibrate import FEATURES, Example, out_of_fold
+from eval.calibrate import FEATURES, Example, Targets, choose_answers, out_of_fold
 from eval.harness import OFFTOPIC
 from eval.questions import EvalError
 from eval.suites import LAW_FOLDS, law_fold, load_suite, per_law_suite
@@ -102,3 +102,17 @@ def test_a_law_is_never_on_both_sides_of_a_fit():
     own = np.array([e.law == "law3" for e in examples])
     assert np.allclose(before[own], after[own])
     assert not np.allclose(before[~own], after[~own])  # the other laws' models did see it
+
+
+def test_the_answered_target_holds_for_written_questions_however_many_real_ones_there_are():
+    """90 real questions answered with confidence and 10 written ones with less: a threshold that answers 90 % of
+    the pooled 100 would answer only some of the written ones; the chosen one answers 90 % of each source."""
+    real = [Example(f"law0:real{i}", "law0", "answerable", [0.0] * len(FEATURES), 1, 1, "real") for i in range(90)]
+    written = [Example(f"law1:w{i}", "law1", "answerable", [0.0] * len(FEATURES), 1, 1) for i in range(10)]
+    examples = real + written
+    answers = np.array([0.9] * 90 + [0.1 * (i + 1) for i in range(10)])
+    covered = np.ones(len(examples))
+    threshold = choose_answers(examples, covered, answers, 0.5, Targets())
+    answered = answers >= threshold
+    assert answered[90:].mean() >= 0.9 and answered[:90].all()
+    assert threshold == pytest.approx(0.2)  # the pooled rate alone would have allowed 0.9 (90 of 100 answered)

@@ -194,6 +194,25 @@ def test_a_bad_calibration_file_is_a_clear_error(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(
+    "question, asks",
+    [
+        ("罚款是多少？", True),
+        ("补偿怎么算？", True),
+        ("赔偿金的标准是什么？", True),
+        ("服务期一般最长能约定几年？", True),
+        ("违法所得几倍的罚款？", True),
+        ("数据处理有安全隐患，会直接罚款吗？", False),  # whether there is a fine, not how much
+        ("想查国家标准原文，要收费吗？", False),
+        ("公司拖欠工资怎么办？", False),
+    ],
+)
+def test_a_quantity_is_asked_for_by_a_how_much_not_by_a_word_for_money(question, asks):
+    from rag.answering.abstention import _ASKS_QUANTITY
+
+    assert bool(_ASKS_QUANTITY.search(question)) == asks
+
+
+@pytest.mark.parametrize(
     "question, focus",
     [
         ("数据交易要交多少手续费？", "手续费"),  # after the question word
