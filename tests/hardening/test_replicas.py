@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
-import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
@@ -18,7 +15,7 @@ import pytest
 from rag import answer
 from rag.index.build import build_index
 from rag.index.store import StoreSpec
-from tests.app_process import free_port, running_app
+from tests.app_process import CLI, free_port, milvus_lite_server, running_app
 
 QUESTIONS = [
     "条例什么时候施行？",
@@ -30,29 +27,6 @@ QUESTIONS = [
     "违反条例会被罚款吗？",
 ]
 SESSIONS_PER_REPLICA = 10
-SERVE = "import sys\nfrom rag.cli import main\nsys.exit(main(sys.argv[1:]))"
-
-
-@contextlib.contextmanager
-def milvus_lite_server(data_dir: Path, log: Path) -> Iterator[str]:
-    port = free_port()
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(data_dir), "--host", "127.0.0.1", "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the Milvus Lite server did not start:\n{log.read_text(errors='replace')[-2000:]}")
-            time.sleep(0.3)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +39,7 @@ def replicas(tmp_path_factory, seed_path, rag_home) -> Iterator[tuple[Path, list
             urls = []
             for replica in range(2):
                 port = free_port()
-                command = [sys.executable, "-c", SERVE, "serve", "--port", str(port), "--index", str(index_dir)]
+                command = [sys.executable, "-c", CLI, "serve", "--port", str(port), "--index", str(index_dir)]
                 urls.append(stack.enter_context(running_app(command, env, port, root / f"serve-{replica}.log", 300)))
             yield index_dir, urls
 

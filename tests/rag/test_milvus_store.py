@@ -19,6 +19,7 @@ from rag.index.store import StoreSpec
 from rag.ingest.chunks import chunk_laws
 from rag.ingest.laws import load_laws
 from rag.retrieval.search import RetrieveOptions, search
+from tests.app_process import CLI, milvus_lite_server
 
 ROOT = Path(__file__).resolve().parents[2]
 MILVUS = StoreSpec(kind="milvus")
@@ -177,6 +178,35 @@ def test_a_sharded_build_equals_a_single_machine_build(laws, tmp_path):
     one, two = open_index(single), open_index(sharded)
     assert one.chunks == two.chunks
     assert np.allclose(_milvus_vectors(one), _milvus_vectors(two), atol=1e-6)
+
+
+def test_shards_encoded_by_two_processes_into_one_milvus_server_make_the_single_machine_index(laws, tmp_path, rag_home):
+    """As on three machines: two `rag index --shard` processes, each in a folder of its own, encode at the same time
+    into one Milvus (a Milvus Lite server on loopback); a third folder, holding no vectors, writes the version from
+    Milvus alone, and it answers as a one-process FAISS build does."""
+    with milvus_lite_server(tmp_path / "milvus", tmp_path / "milvus.log") as uri:
+        store = ["--store", "milvus", "--milvus-uri", uri, "--collection", "sharded"]
+        env = {**os.environ, "RAG_HOME": str(rag_home)}
+        shards = [
+            subprocess.Popen(
+                [sys.executable, "-c", CLI, "index", str(laws), "--out", str(tmp_path / f"shard{i}"), *store, "--shard", f"{i}/2"],
+                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            )
+            for i in (0, 1)
+        ]
+        for shard in shards:
+            output = shard.communicate(timeout=600)[0].decode(errors="replace")
+            assert shard.returncode == 0 and "Milvus" in output, output[-2000:]
+        progress: list[tuple[int, int]] = []
+        spec = StoreSpec(kind="milvus", milvus_uri=uri, collection="sharded")
+        assembled, _ = build_index([laws], tmp_path / "assembled", store=spec, progress=lambda done, total: progress.append((done, total)))
+        assert progress[0][0] == progress[0][1], "the shards encoded everything"
+        single, _ = build_index([laws], tmp_path / "single")
+        one, two = open_index(single), open_index(assembled)
+        assert one.chunks == two.chunks
+        for question in QUESTIONS:
+            want = [h.chunk.chunk_id for h in search(one, question, RetrieveOptions(k=5))]
+            assert [h.chunk.chunk_id for h in search(two, question, RetrieveOptions(k=5))][:3] == want[:3], question
 
 
 def test_a_shard_needs_the_milvus_store(laws, tmp_path):
