@@ -141,7 +141,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _sources(inputs: Iterable[Path]) -> dict[str, str]:
+def _sources(inputs: Iterable[str | Path]) -> dict[str, str]:
     return {str(p.resolve()): _sha256(p) for p in law_files(inputs)}
 
 
@@ -204,7 +204,7 @@ def build_index(
     resumes from there. `shard` (i, n), Milvus store only: encode just the laws of shard i of n into the
     store's shared vector cache and write no version; a build without `shard` afterwards finds every
     vector there. Returns the index directory and the files that could not be read."""
-    inputs = [Path(p) for p in inputs]
+    inputs = list(inputs)  # as given: load_laws refuses an empty path, which Path("") would turn into "."
     out = Path(out)
     if shard is not None and store.kind != "milvus":
         raise IndexUnavailable("分片建索引（--shard）需要 Milvus 存储：各分片把向量写入同一个 Milvus，再合成一个索引版本")
@@ -250,7 +250,7 @@ def build_index(
             },
             "chunking": chunking.to_dict(),
             "tokenizer": tokenizer,
-            "inputs": [str(p.resolve()) for p in inputs],
+            "inputs": [str(Path(p).resolve()) for p in inputs],
             "sources": _sources(inputs),
             "errors": [str(e) for e in errors],
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),

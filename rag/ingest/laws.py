@@ -58,9 +58,10 @@ class NoTextLayer(ParseError):
 
 
 def law_files(paths: Iterable[str | Path]) -> list[Path]:
-    """Expand files and directories into the sorted list of law files they hold."""
+    """Expand files and directories into the sorted list of law files they hold. An empty path is an error, not
+    the working directory that Path("") stands for (an unset shell variable would index everything under it)."""
     found: list[Path] = []
-    for path in map(Path, paths):
+    for path in map(_law_path, paths):
         if path.is_dir():
             found.extend(p for p in sorted(path.rglob("*")) if p.suffix.lower() in SUFFIXES and p.is_file())
         elif path.is_file():
@@ -68,6 +69,12 @@ def law_files(paths: Iterable[str | Path]) -> list[Path]:
         else:
             raise FileNotFoundError(f"找不到法规文件或目录：{path}")
     return found
+
+
+def _law_path(path: str | Path) -> Path:
+    if isinstance(path, str) and not path.strip():
+        raise FileNotFoundError("法规文件或目录的路径是空的")
+    return Path(path)
 
 
 def load_laws(paths: Iterable[str | Path]) -> tuple[list[Law], list[ParseError]]:

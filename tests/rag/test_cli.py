@@ -43,3 +43,12 @@ def test_ask_prints_the_cited_record_under_its_name_without_the_index_header(see
     cited = printed.split("引用条文：", 1)[1]
     assert "《贵州省大数据发展应用促进条例》第五十一条" in cited
     assert "《贵州省大数据发展应用促进条例》文件信息\n    制定机关：" in cited and "文件信息。" not in cited
+
+
+def test_an_empty_law_path_is_refused_rather_than_read_as_the_working_directory(tmp_path, capsys, monkeypatch):
+    """`rag index "$UNSET" --out …` must not index everything under the working directory (Path("") is ".")."""
+    (tmp_path / "notes.md").write_text("第一条 这不是法规库的一部分。\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["index", "", "--out", str(tmp_path / "index")]) == 2
+    assert "路径是空的" in capsys.readouterr().err
+    assert not (tmp_path / "index" / "CURRENT").exists()
