@@ -273,8 +273,13 @@ def _rate(examples: Sequence[Example], mask: np.ndarray, group: str) -> float | 
 def stance_rates(examples: Sequence[Example], covered: np.ndarray, answers: np.ndarray, thresholds: tuple[float, float]) -> dict[str, dict[str, float | None]]:
     """At (covered, answers) thresholds: each group's share of not_covered and of answered questions."""
     not_covered = covered < thresholds[0]
-    answered = ~not_covered & (answers >= thresholds[1])
+    answered = _answered(covered, answers, thresholds)
     return {g: {"not_covered": _rate(examples, not_covered, g), "answered": _rate(examples, answered, g)} for g in GROUPS if any(e.group == g for e in examples)}
+
+
+def _answered(covered: np.ndarray, answers: np.ndarray, thresholds: tuple[float, float]) -> np.ndarray:
+    """Which examples are answered at (covered, answers) thresholds: covered, and the answers model says yes."""
+    return ~(covered < thresholds[0]) & (answers >= thresholds[1])
 
 
 def _candidates(probabilities: np.ndarray) -> np.ndarray:
@@ -298,7 +303,7 @@ def choose_answers(examples: Sequence[Example], covered: np.ndarray, answers: np
     cells = _answerable_cells(examples).values()
     best = 0.0
     for candidate in _candidates(answers):
-        answered = ~(covered < threshold) & (answers >= candidate)
+        answered = _answered(covered, answers, (threshold, candidate))
         if all(answered[cell].mean() >= targets.answerable_answered for cell in cells):
             best = float(candidate)
     return best
@@ -336,7 +341,7 @@ def fit_stance(examples: Sequence[Example], targets: Targets = Targets(), regula
     for c in regularizations:
         probabilities = out_of_fold(examples, "answers", c)
         threshold = choose_answers(examples, p_covered, probabilities, t_covered, targets)
-        near = _rate(examples, ~(p_covered < t_covered) & (probabilities >= threshold), "near")
+        near = _rate(examples, _answered(p_covered, probabilities, (t_covered, threshold)), "near")
         answers_runs.append((c, threshold, probabilities, 1.0 if near is None else near))
     c_answers, t_answers, p_answers, _ = min(answers_runs, key=lambda run: (run[3], -run[0]))
     covered = _fit(examples, "covered", c_covered)
@@ -350,7 +355,7 @@ def fit_stance(examples: Sequence[Example], targets: Targets = Targets(), regula
         "laws": len({e.law for e in examples}),
         "out_of_fold": stance_rates(examples, p_covered, p_answers, (t_covered, t_answers)),
         "answered_by_source": {
-            cell: float((~(p_covered < t_covered) & (p_answers >= t_answers))[mask].mean()) for cell, mask in _answerable_cells(examples).items()
+            cell: float(_answered(p_covered, p_answers, (t_covered, t_answers))[mask].mean()) for cell, mask in _answerable_cells(examples).items()
         },
         "covered_sweep": [{"regularization": c, "threshold": t, "offtopic_not_covered": r} for c, t, _, r in covered_runs],
         "answers_sweep": [{"regularization": c, "threshold": t, "near_answered": r} for c, t, _, r in answers_runs],
@@ -513,8 +518,8 @@ def describe_operating_point(calibration: Calibration) -> list[str]:
         lines.append(f"一部法规（留出整部法规的交叉验证，{report.get('laws', '?')} 部法规）：" + "；".join(parts))
         sources = report.get("answered_by_source", {})
         if sources:
-            names = {"answerable": "可回答题", "conversation": "对话可回答的各轮", "real": "真实问题", "written": "自写问题"}
-            lines.append("回答的比例按来源：" + "、".join(f"{names[g]}·{names.get(s, s)} {r:.3f}" for cell, r in sources.items() for g, s in [cell.split("/")]))
+            names = {**_GROUP_NAMES, "real": "真实问题", "written": "自写问题"}
+            lines.append("回答的比例按来源：" + "、".join(f"{names[g]}·{names[s]} {r:.3f}" for cell, r in sources.items() for g, s in [cell.split("/")]))
         lines.append(
             f"目标：可回答题无关 ≤ {targets.answerable_not_covered:g}、回答 ≥ {targets.answerable_answered:g}；"
             f"近题回答 ≤ {targets.near_answered:g}；无关题无关 ≥ {targets.offtopic_not_covered:g}"
