@@ -59,7 +59,38 @@ _ASKS_QUANTITY = re.compile(
     r"how (?:much|many|long)|what time",
     re.IGNORECASE,
 )
-_QUANTITY = re.compile(r"\d|[零一二三四五六七八九十百千万两]+(?:元|年|个月|月|日|天|小时|倍|人|项|次|％|%)|百分之")
+_QUANTITY = re.compile(r"\d|[零一二三四五六七八九十百千万两]+(?:元|年|个月|月|日|天|小时|倍|人|项|次|％|%|分之)")
+_NUMBER = r"(?:\d+|[零一二三四五六七八九十百千万两半]+)个?"
+
+
+def _counted(*units: str) -> str:
+    return _NUMBER + "(?:" + "|".join(units) + ")"
+
+
+# What an asked amount is counted in: a question asking how many days is answered by an article that
+# counts days, not by any number in it (its fine in 元 says nothing on how long a detention lasts).
+# (the cue, what states it); the first cue that matches decides; a how-much of no kind here (需要多少人同意)
+# takes any number (_QUANTITY).
+_ASKED_AMOUNTS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
+    (re.compile(cue, re.IGNORECASE), re.compile(stated))
+    for cue, stated in (
+        (r"几分钟|多少分钟", _counted("分钟")),
+        (r"几个?小时|多少个?小时", _counted("小时")),
+        (r"几天|几日|多少天|多少日|几个工作日|多少个?工作日", _counted("日", "天")),
+        (r"几个月|多少个月", _counted("月")),
+        (r"几年|多少年", _counted("年")),
+        (r"几岁|多大年龄|多少岁", _counted("岁")),
+        (r"多久|多长时间|多长期限|how long", _counted("分钟", "小时", "日", "天", "月", "年")),
+        (r"几倍|多少倍", _counted("倍")),
+        (r"几折|几成|比例", _counted("成", "％", "%", "分之")),
+        (r"网址|电话|地址", r"\d{5,}|www\.|https?://"),
+        (
+            r"多少钱|罚多少|赔多少|赔偿多少|补偿多少|多少罚款|罚款多少|多少元|多少费用|费用多少|多少工资|几分钱|how much|"
+            r"(?:金额|费用|收费|价格|电价|工资|罚款|赔偿金?|补偿金?)的?(?:标准|怎么算|怎么计算|如何计算|怎么定|如何确定)",
+            _counted("元", "倍", "分之", "％", "%"),
+        ),
+    )
+)
 # An article that leaves the specific rule (penalty, amount, procedure) to other laws
 _DEFERRAL = re.compile(
     r"从其规定|依照有关法律|依照有关规定|按照国家有关规定|依照国家有关规定|按照有关规定|依照.{1,20}的规定(?:执行|处理|处罚|给予处罚)"
@@ -178,6 +209,13 @@ def _in_index(index: Index, word: str) -> bool:
     return any(word in index.chunks[row].text for row in index.lexical.documents_with(word))
 
 
+def states_quantity(text: str, question: str) -> bool:
+    """Whether the text states an amount of the kind the question asks for (days for 拘留几天, money
+    for 罚多少钱; any number for a how-much of no known kind)."""
+    stated = next((stated for cue, stated in _ASKED_AMOUNTS if cue.search(question)), _QUANTITY)
+    return bool(stated.search(text))
+
+
 def measure_support(
     index: Index, question: str, hits: Sequence[Hit], weights: dict[str, float] | None = None, *, followup: bool = False
 ) -> Support:
@@ -213,7 +251,7 @@ def measure_support(
         english=float(not any(not t.isascii() for t in weights)),
         terms=math.log1p(len(weights)),
         asks_quantity=float(asks_quantity and not defers_own),
-        quantity_unmet=float(asks_quantity and not deferral and not _QUANTITY.search(top.text)),
+        quantity_unmet=float(asks_quantity and not deferral and not states_quantity(top.text, asked)),
         deferral=float(deferral),
         other_region=float(_other_region(question, top.law)),
         words=share([w in top.text for w in words]),

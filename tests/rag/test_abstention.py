@@ -213,6 +213,26 @@ def test_a_quantity_is_asked_for_by_a_how_much_not_by_a_word_for_money(question,
 
 
 @pytest.mark.parametrize(
+    "question, article, states",
+    [
+        ("乱涂乱画会拘留几天？", "处五日以上十日以下拘留或者五百元以下罚款", True),
+        ("乱涂乱画会拘留几天？", "处五百元以下罚款", False),  # an amount of money, not of days
+        ("最多能罚多少钱？", "处五百元以下罚款", True),
+        ("最多能罚多少钱？", "处货值金额十倍以上二十倍以下罚款", True),
+        ("最多能罚多少钱？", "应当自收缴罚款之日起二日以内交至所属的公安机关", False),
+        ("决定书多久之内要送到？", "应当在二日以内送达被处罚人", True),
+        ("警察多少分钟之内必须赶到？", "应当在二十四小时以内通知其家属", False),
+        ("需要多少人同意？", "经专有部分占建筑物总面积三分之二以上的业主同意", True),  # a how-much of no kind: any number
+        ("办公电话是多少？", "省人民政府数据主管部门负责全省数据工作", False),
+    ],
+)
+def test_an_article_states_an_amount_of_the_kind_asked_for(question, article, states):
+    from rag.answering.abstention import states_quantity
+
+    assert states_quantity(article, question) == states
+
+
+@pytest.mark.parametrize(
     "question, focus",
     [
         ("数据交易要交多少手续费？", "手续费"),  # after the question word
