@@ -53,10 +53,10 @@ INDEX_CALIBRATION = "calibration.json"  # an index's own calibration, in the ind
 # Expected-answer-type cue: the question wants an amount, a time, a duration or contact details
 # (什么时候 is no cue, nor is its English "when": when a law takes effect or was passed is in it). A word
 # for money is a cue only with a how-much (罚款的标准, 补偿怎么算): 会直接罚款吗？ asks whether, not how much
+_MONEY_RULE = r"(?:金额|费用|收费|价格|电价|工资|罚款|赔偿金?|补偿金?)的?(?:标准|怎么算|怎么计算|如何计算|怎么定|如何确定)"
 _ASKS_QUANTITY = re.compile(
     r"多少|几(?:点|月|号|天|年|个?小时|折|倍|分钱|成|岁)|多久|多长时间|多大|多高|网址|电话|地址|"
-    r"(?:金额|费用|收费|价格|电价|工资|罚款|赔偿金?|补偿金?)的?(?:标准|怎么算|怎么计算|如何计算|怎么定|如何确定)|"
-    r"how (?:much|many|long)|what time",
+    rf"{_MONEY_RULE}|how (?:much|many|long)|what time",
     re.IGNORECASE,
 )
 _QUANTITY = re.compile(r"\d|[零一二三四五六七八九十百千万两]+(?:元|年|个月|月|日|天|小时|倍|人|项|次|％|%|分之)")
@@ -85,8 +85,7 @@ _ASKED_AMOUNTS: tuple[tuple[re.Pattern[str], re.Pattern[str]], ...] = tuple(
         (r"几折|几成|比例", _counted("成", "％", "%", "分之")),
         (r"网址|电话|地址", r"\d{5,}|www\.|https?://"),
         (
-            r"多少钱|罚多少|赔多少|赔偿多少|补偿多少|多少罚款|罚款多少|多少元|多少费用|费用多少|多少工资|几分钱|how much|"
-            r"(?:金额|费用|收费|价格|电价|工资|罚款|赔偿金?|补偿金?)的?(?:标准|怎么算|怎么计算|如何计算|怎么定|如何确定)",
+            rf"多少钱|罚多少|赔多少|赔偿多少|补偿多少|多少罚款|罚款多少|多少元|多少费用|费用多少|多少工资|几分钱|how much|{_MONEY_RULE}",
             _counted("元", "倍", "分之", "％", "%"),
         ),
     )
