@@ -222,7 +222,7 @@ class MilvusVectorCache:
     """Encoded vectors shared by every machine that builds into one Milvus: key (text_key) → vector."""
 
     def __init__(self, spec: StoreSpec, index_dir: Path, dim: int):
-        from pymilvus import DataType, MilvusClient
+        from pymilvus import DataType, MilvusClient, MilvusException
 
         self._client = connect(spec, index_dir)
         self.collection = f"{spec.collection}_embeddings"
@@ -232,7 +232,12 @@ class MilvusVectorCache:
             schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
             params = self._client.prepare_index_params()
             params.add_index("vector", index_type="FLAT", metric_type="IP")
-            self._client.create_collection(self.collection, schema=schema, index_params=params)
+            try:
+                self._client.create_collection(self.collection, schema=schema, index_params=params)
+            except MilvusException:
+                if not self._client.has_collection(self.collection):
+                    raise
+                # another shard's machine created it between the check and here: use theirs
         self._client.load_collection(self.collection)
         self.dim = dim
 
