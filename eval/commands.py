@@ -1,4 +1,4 @@
-"""The `rag` subcommands of the evaluation package (entry-point group rag.commands): eval, calibrate, prior, finetune."""
+"""The `rag` subcommands of the evaluation package (entry-point group rag.commands): eval, calibrate, prior, fit-rescore, finetune."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    """Add eval, calibrate, prior and finetune to the `rag` command's subparsers."""
+    """Add eval, calibrate, prior, fit-rescore and finetune to the `rag` command's subparsers."""
     from embeddings.finetune import FinetuneSettings
 
     from . import calibrate as calibration
-    from . import cli, prior
+    from . import cli, prior, rescore_fit
 
     evaluate = sub.add_parser("eval", help="在问题集上评测检索、引用、拒答与速度")
     cli.add_arguments(evaluate)
@@ -27,6 +27,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     fit_prior = sub.add_parser("prior", help="在含标准条文的问题集上拟合法规库索引的类别先验（法律、司法解释、行政法规…），写入索引目录")
     prior.add_arguments(fit_prior)
     fit_prior.set_defaults(func=prior.run)
+
+    fit_rescore = sub.add_parser("fit-rescore", help="在单部法规的任务上拟合第二个模型（EmbeddingGemma）何时重排、权重多大")
+    rescore_fit.add_arguments(fit_rescore)
+    fit_rescore.set_defaults(func=rescore_fit.run)
 
     tune = sub.add_parser("finetune", help="用问题集（含标准条文）微调嵌入模型（MNRL + 难负例）")
     tune.add_argument("questions", nargs="+", help="问题集 JSONL（如 eval/questions/stard_tune.jsonl）")

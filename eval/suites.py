@@ -179,8 +179,8 @@ def per_law_suite(questions_path: str | Path, laws: str | Path, *, min_questions
 
 
 def task_index(task: Task, root: str | Path, model: str | None = None) -> Path:
-    """The index of the task's law alone with `model` (None: the default one), built under `root` when missing
-    (brought up to date when stale)."""
+    """The index of the task's law alone with `model` (None: the default one) and the default second model,
+    built under `root` when missing (brought up to date when stale)."""
     import rag
     from embeddings.model import ModelSpec
     from embeddings.registry import default_spec
@@ -189,6 +189,8 @@ def task_index(task: Task, root: str | Path, model: str | None = None) -> Path:
     folder = Path(root) / re.sub(r"[^\w.-]+", "_", spec.name) / task.doc_id
     if not (folder / "CURRENT").exists():
         rag.build_index([task.law], folder, model=spec)
+    else:
+        rag.open_index(folder, model=spec, rescorer="auto")
     return folder
 
 

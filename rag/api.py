@@ -7,7 +7,7 @@ import threading
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Literal, Sequence
 
 from embeddings.home import cache_dir
 from embeddings.model import DEFAULT_MODEL, ModelSpec
@@ -80,7 +80,7 @@ def get_index(index: str | Path | None = None, *, model: str | None = None, wait
             build_index([DATA_DIR], path, model=spec or ModelSpec())
         if not (path / "CURRENT").exists() and (path.parent / "library.json").is_file():  # rag.library's layout
             raise IndexUnavailable(f"法规库“{path.parent.name}”还没有法规：请先在“法规库”页上传，或运行 rag library add {path.parent} 文件")
-        version, loaded = _open_live(path, spec)
+        version, loaded = _open_live(path, spec, "auto" if index is None else "built")
         with _lock:
             _indexes[key] = (version, loaded)
         return loaded
@@ -88,13 +88,14 @@ def get_index(index: str | Path | None = None, *, model: str | None = None, wait
         loading.release()
 
 
-def _open_live(path: Path, spec: ModelSpec | None) -> tuple[str, Index]:
+def _open_live(path: Path, spec: ModelSpec | None, rescorer: Literal["built", "auto"]) -> tuple[str, Index]:
     """The index directory's live version and its Index. A build that switches versions meanwhile (and
-    removes the old one) makes the load start again on the new one."""
+    removes the old one) makes the load start again on the new one. `rescorer`: "auto" for the bundled index,
+    which follows the default second model; "built" for any other."""
     for attempt in range(5):
         version = _live_version(path)
         try:
-            loaded = open_index(path, model=spec)
+            loaded = open_index(path, model=spec, rescorer=rescorer)
         except (IndexUnavailable, OSError):
             if attempt == 4 or _live_version(path) == version:
                 raise

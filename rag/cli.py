@@ -86,6 +86,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
         backend=args.backend or ("torch" if dtype == "bfloat16" else "onnx"), dim=args.dim,
     )
     out = Path(args.out) if args.out else default_index_path(model.name)
+    rescorer = args.rescorer if args.rescorer == "auto" else None if args.rescorer == "none" else ModelSpec(name=args.rescorer)
     bar = tqdm(unit="条", desc="编码条文", dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 30.0)
 
     def progress(done: int, total: int) -> None:
@@ -101,6 +102,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
             chunking=ChunkSettings(max_chars=args.max_chars, law_title=args.law_title, sentences=args.sentences),
             tokenizer=args.tokenizer,
             store=store,
+            rescorer=rescorer,
             shard=args.shard,
             progress=progress,
         )
@@ -282,6 +284,11 @@ def _parser() -> argparse.ArgumentParser:
         help="编码精度（bfloat16：torch 后端，在有 AMX 的 CPU 上更快；int8：onnx 后端；默认 float32）",
     )
     index.add_argument("--dim", type=int, default=None, help="Matryoshka 截断维度（如 EmbeddingGemma 的 512/256/128；默认不截断）")
+    index.add_argument(
+        "--rescorer", default="auto",
+        help="第二个模型：建索引时存下它的条文向量，检索时第一阶段前两名相差很小的问题用它重排（默认 auto：已安装 EmbeddingGemma "
+        "且不超过 1 万个片段时用它；none：不用；也可给模型名）",
+    )
     index.add_argument("--max-chars", type=int, default=800, help="超过此长度的条文按段落拆分（默认 800）")
     index.add_argument(
         "--sentences", action=argparse.BooleanOptionalAction, default=True,

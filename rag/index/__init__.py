@@ -1,4 +1,4 @@
-"""Chunks → a versioned index on disk: vectors, BM25, sentence vectors, category prior, behind one Store interface."""
+"""Chunks → a versioned index on disk: vectors, BM25, sentence vectors, a second model's vectors, category prior, behind one Store interface."""
 
 from .build import (
     FORMAT,
@@ -15,6 +15,7 @@ from .build import (
 from .lexical import ASKING, TOPIC_MARKERS, LexicalIndex, Tokenizer, content_terms, content_words, strip_filler, tokenize
 from .milvus_store import valid_collection_name
 from .prior import PRIOR_FILE, PRIOR_PATH, CategoryPrior, load_prior
+from .rescore import Rescorer
 from .sentences import SentenceVectors, sentence_texts
 from .store import IndexType, Store, StoreSpec, build_faiss
 
@@ -25,6 +26,7 @@ __all__ = [
     "build_index",
     "open_index",
     "check_stale",
+    "Rescorer",
     "encoded_texts",
     "in_shard",
     "recorded_model",

@@ -10,6 +10,7 @@ Layout of an index directory:
     v-<id>/definitions.json the terms each law defines (本法所称X，是指…) } (milvus_store.py)
     v-<id>/sentences.npy    vectors of the sentences of multi-sentence chunks (sentences.py),
     v-<id>/sentence_rows.npy  and the chunk row of each
+    v-<id>/rescore.npy      a second model's chunk vectors, for re-scoring uncertain candidates (rescore.py; optional)
     milvus.db               embedded Milvus Lite database (Milvus store without --milvus-uri)
     embeddings.sqlite       embedding cache shared by all versions (incremental, resumable builds)
     prior.json              offsets by kind of law, fitted on questions (rag prior; optional: without it an index of
@@ -32,12 +33,13 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Literal
 
 import numpy as np
 
 from embeddings.cache import EmbeddingCache, VectorCache
 from embeddings.model import Embedder, ModelSpec, load_embedder
+from embeddings.registry import default_rescorer
 
 from ..errors import IndexUnavailable
 from ..ingest import (
@@ -54,12 +56,16 @@ from ..ingest import (
 from ..records import Chunk, Law
 from .lexical import LexicalIndex, Tokenizer, load_jieba_in_background
 from .prior import CategoryPrior, load_prior
+from .rescore import Rescorer, record_spec, rescorer_record
 from .sentences import SentenceVectors, sentence_texts
 from .store import Store, StoreSpec, VersionRows, open_store, write_store
 
 __all__ = ["Index", "LawInfo", "build_index", "open_index", "check_stale", "recorded_model", "write_atomic", "encoded_texts", "FORMAT"]
 
 FORMAT = 3  # 2: definitions stored with each version; 3: sentence vectors
+# The second model by default only up to this many chunks: EmbeddingGemma encodes 2-5 chunks a second on 2 cores,
+# so 10,000 (103 laws) take about 45 minutes; the whole library (57,000) would take hours more than its e5 build
+AUTO_RESCORE_MAX_CHUNKS = 10_000
 Progress = Callable[[int, int], None]
 
 
@@ -90,6 +96,7 @@ class Index:
     definitions: DefinitionTable
     sentences: SentenceVectors
     prior: CategoryPrior | None = None  # offsets by kind of law added to fused scores (rag prior); None: none
+    rescorer: Rescorer | None = None  # a second model's vectors for uncertain candidates; None: built without
     warnings: list[str] = field(default_factory=list)
     load_seconds: float = 0.0
 
@@ -194,11 +201,16 @@ def build_index(
     chunking: ChunkSettings = ChunkSettings(),
     tokenizer: Tokenizer = "bigram",
     store: StoreSpec = StoreSpec(),
+    rescorer: ModelSpec | None | Literal["auto"] = "auto",
     shard: tuple[int, int] | None = None,
     progress: Progress | None = None,
     commit_every: int = 256,
 ) -> tuple[Path, list[ParseError]]:
     """Parse, chunk, embed (reusing cached vectors) and write a new index version, then switch to it.
+
+    `rescorer`: the second model whose chunk vectors are stored for re-scoring ("auto": default_rescorer,
+    EmbeddingGemma where it is installed, for indexes of at most AUTO_RESCORE_MAX_CHUNKS chunks; None: none).
+    Progress counts its texts after the model's own.
 
     Encoded vectors are committed to the cache every `commit_every` chunks, so an interrupted build
     resumes from there. `shard` (i, n), Milvus store only: encode just the laws of shard i of n into the
@@ -225,13 +237,35 @@ def build_index(
             encoders.append(embedder.for_passages(missing))
             return encoders[-1].encode_passages
 
+        encoded = [0]
+
+        def counted(done: int, total: int) -> None:
+            encoded[0] = total
+            if progress:
+                progress(done, total)
+
         cache = EmbeddingCache(out / "embeddings.sqlite", embedder.dim, shared=_shared_cache(store, out, embedder.dim))
         try:
-            vectors = cache.encode(texts, embedder.fingerprint, encoder_for, batch=commit_every, on_progress=progress)
+            vectors = cache.encode(texts, embedder.fingerprint, encoder_for, batch=commit_every, on_progress=counted)
         finally:
             cache.close()
         if shard is not None:
             return out, errors
+        rescorer = _auto_rescorer(model, len(chunks)) if rescorer == "auto" else rescorer
+        second = None
+        if rescorer is not None:
+            second = _embedder(rescorer)
+            rescore_cache = EmbeddingCache(out / "embeddings.sqlite", second.dim)
+            try:
+                rescore_vectors = rescore_cache.encode(
+                    texts[: len(chunks)],
+                    second.fingerprint,
+                    lambda missing: second.for_passages(missing).encode_passages,
+                    batch=commit_every,
+                    on_progress=(lambda done, total: progress(encoded[0] + done, encoded[0] + total)) if progress else None,
+                )
+            finally:
+                rescore_cache.close()
         manifest = {
             "format": FORMAT,
             "model": {
@@ -256,8 +290,10 @@ def build_index(
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "counts": {"laws": len(laws), "chunks": len(chunks), "sentences": len(sentence_rows)},
         }
+        if second is not None:
+            manifest["rescorer"] = rescorer_record(rescorer, second)
         sentence_vectors = SentenceVectors(vectors=vectors[len(chunks) :], rows=sentence_rows)
-        _write_version(out, manifest, laws, chunks, vectors[: len(chunks)], sentence_vectors, store)
+        _write_version(out, manifest, laws, chunks, vectors[: len(chunks)], sentence_vectors, store, rescore_vectors if second else None)
     return out, errors
 
 
@@ -282,7 +318,14 @@ def _shared_cache(store: StoreSpec, out: Path, dim: int) -> VectorCache | None:
 
 
 def _write_version(
-    out: Path, manifest: dict, laws: list[Law], chunks: list[Chunk], vectors: np.ndarray, sentences: SentenceVectors, store: StoreSpec
+    out: Path,
+    manifest: dict,
+    laws: list[Law],
+    chunks: list[Chunk],
+    vectors: np.ndarray,
+    sentences: SentenceVectors,
+    store: StoreSpec,
+    rescore_vectors: np.ndarray | None,
 ) -> None:
     version = f"v-{time.strftime('%Y%m%d%H%M%S')}-{uuid.uuid4().hex[:8]}"
     staging = out / f".{version}.partial"
@@ -299,6 +342,8 @@ def _write_version(
     )
     manifest["store"], store_files = write_store(store, out, staging, version, rows)
     names = [*store_files, *bm25_files, *sentences.save(staging)]
+    if rescore_vectors is not None:
+        names += Rescorer.save(staging, rescore_vectors)
     manifest["files"] = {name: _sha256(staging / name) for name in names}
     (staging / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
     for name in names + ["manifest.json"]:
@@ -345,13 +390,27 @@ def recorded_model(path: str | Path) -> str | None:
         return None
 
 
-def check_stale(manifest: dict, model: ModelSpec, chunking: ChunkSettings) -> list[str]:
-    """Why an index no longer matches its sources or settings; empty when it is current."""
+def _auto_rescorer(model: ModelSpec, chunks: int) -> ModelSpec | None:
+    return default_rescorer(model) if chunks <= AUTO_RESCORE_MAX_CHUNKS else None
+
+
+def built_rescorer(manifest: dict) -> ModelSpec | None:
+    """The second model an index was built with (None: none)."""
+    record = manifest.get("rescorer")
+    return record_spec(record) if record else None
+
+
+def check_stale(manifest: dict, model: ModelSpec, chunking: ChunkSettings, rescorer: ModelSpec | None | Literal["built"] = "built") -> list[str]:
+    """Why an index no longer matches its sources or settings; empty when it is current. `rescorer`: the second
+    model it must have ("built": whichever it was built with)."""
     reasons: list[str] = []
     if manifest.get("format") != FORMAT:
         reasons.append("索引格式版本已变")
     if manifest["model"]["name"] != model.name:
         reasons.append(f"嵌入模型已变（{manifest['model']['name']} → {model.name}）")
+    built = built_rescorer(manifest)
+    if rescorer != "built" and (built and built.name) != (rescorer and rescorer.name):
+        reasons.append(f"重排模型已变（{built.name if built else '无'} → {rescorer.name if rescorer else '无'}）")
     if manifest["chunking"] != chunking.for_laws(manifest["counts"]["laws"]).to_dict():
         reasons.append("切分设置已变")
     try:
@@ -396,13 +455,15 @@ def open_index(
     *,
     model: ModelSpec | None = None,
     chunking: ChunkSettings | None = None,
+    rescorer: ModelSpec | None | Literal["built", "auto"] = "built",
     rebuild: bool = True,
     progress: Progress | None = None,
 ) -> Index:
     """Load an index; if it is stale or corrupt, rebuild it from its recorded sources (rebuild=True,
     re-encoding only what changed) or load it with a warning naming the command to run. `chunking`: the
     settings it must have been built with (None: the ones it was built with, so that --law-title or
-    --no-sentences given at build time do not make it stale)."""
+    --no-sentences given at build time do not make it stale). `rescorer`: the second model it must have
+    ("built": the one it has; "auto": as build_index chooses it, for indexes that follow the defaults)."""
     started = time.perf_counter()
     load_jieba_in_background()
     path = Path(path)
@@ -421,6 +482,8 @@ def open_index(
             dim=built.get("truncate_dim"),
         )
         chunking = chunking or ChunkSettings.from_dict(manifest["chunking"])
+        rescorer = _auto_rescorer(spec, manifest["counts"]["chunks"]) if rescorer == "auto" else rescorer
+        wanted = built_rescorer(manifest) if rescorer == "built" else rescorer
     except (ValueError, KeyError, TypeError) as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise IndexUnavailable(f"索引清单损坏：{version / 'manifest.json'}。请重新运行：rag index 法规目录 --out {path}") from error
     warnings: list[str] = []
@@ -428,7 +491,7 @@ def open_index(
     # release the GIL, so the two overlap on two cores
     with ThreadPoolExecutor(max_workers=1) as pool:
         loading = pool.submit(_embedder, spec)
-        problems = check_stale(manifest, spec, chunking)
+        problems = check_stale(manifest, spec, chunking, rescorer)
         try:
             _verify(version, manifest)
         except IndexUnavailable as error:
@@ -447,9 +510,10 @@ def open_index(
                 chunking=chunking,
                 tokenizer=manifest.get("tokenizer", "bigram"),
                 store=StoreSpec.from_manifest(manifest),
+                rescorer=wanted,
                 progress=progress,
             )
-            return open_index(path, model=spec, chunking=chunking, rebuild=False)
+            return open_index(path, model=spec, chunking=chunking, rescorer=wanted, rebuild=False)
         if manifest.get("format") != FORMAT or any("损坏" in p for p in problems):
             raise IndexUnavailable("；".join(problems) + f"。请运行：{command}")
         if built["name"] != spec.name:  # its vectors mean nothing to another model: never queried with it
@@ -480,6 +544,7 @@ def open_index(
         definitions=definitions,
         sentences=sentences,
         prior=load_prior(path, embedder.spec.name),
+        rescorer=Rescorer.load(version, manifest["rescorer"]) if manifest.get("rescorer") else None,
         warnings=warnings,
         load_seconds=time.perf_counter() - started,
     )

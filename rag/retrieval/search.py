@@ -13,6 +13,7 @@ from ..ingest import asked_provision, is_definition_question
 from ..records import Hit
 from .conversation import CUES
 from .lookup import find_article_refs
+from .rescore import SHIPPED_RESCORE, RescoreSettings, rescore_order, top_margin
 
 __all__ = ["RetrieveOptions", "search", "scope_of", "Mode"]
 
@@ -31,6 +32,8 @@ class RetrieveOptions:
     pool: int = 100  # candidates taken from each retriever before fusion
     laws: tuple[str, ...] = ()  # titles or doc ids to search; empty: all, or the laws the question names
     prior: bool = True  # add the index's category prior (rag prior) to fused scores, where it has one
+    # re-score unsure candidates with the index's second model, where it has one (rescore.py); None: never
+    rescore: RescoreSettings | None = SHIPPED_RESCORE
 
 
 def scope_of(index: Index, question: str, laws: Sequence[str] = ()) -> set[str] | None:
@@ -176,6 +179,12 @@ def search(index: Index, question: str, options: RetrieveOptions = RetrieveOptio
     pinned += [r for r in _provisions(index, question, scope) if r not in pinned]
     pinned += [r for r in _record(index, question, scope) if r not in pinned]
     ranked = sorted((i for i in fused if i not in pinned), key=lambda i: (-fused[i], i))
+    rescored: dict[int, float] = {}
+    settings = options.rescore
+    if settings and index.rescorer is not None and not pinned and top_margin(index, ranked, fused) < settings.margin:
+        ranked, rescored = rescore_order(
+            ranked, fused, lambda rows: index.rescorer.similarities(text, rows), settings, fixed=lambda row: not index.chunks[row].article
+        )
     # A named article and the definition of a term the question asks about it (这条说的公共机构包括哪些？)
     defining = [r for r in _defining(index, question, scope, ranked) if r not in pinned]
     order = pinned + defining + [i for i in ranked if i not in defining]
@@ -196,6 +205,8 @@ def search(index: Index, question: str, options: RetrieveOptions = RetrieveOptio
             scores["bm25"] = lexical[row]
         if offsets.get(row):
             scores["prior"] = offsets[row]
+        if row in rescored:
+            scores["rescored"] = rescored[row]
         if row in pinned:
             scores["lookup"] = 1.0
         if row in defining:
