@@ -162,7 +162,7 @@ def _cmd_library(args: argparse.Namespace) -> int:
     if args.action == "list" and not args.library:
         for found in lib.list_libraries(args.root):
             info = lib.library_info(found)
-            print(f"{info.name}  {info.laws} 部法规，{info.articles} 条  模型 {info.model}  存储 {info.store}  {info.bytes / 1e6:.1f} MB  {info.path}")
+            print(f"{info.name}  {info.laws} 部法规，{info.articles} 条  模型 {info.model}{'（重排 ' + info.rescorer + '）' if info.rescorer else ''}  存储 {info.store}  {info.bytes / 1e6:.1f} MB  {info.path}")
         return 0
     if args.action == "preview":
         target = _library(args.library, args.root) if args.library else None

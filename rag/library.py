@@ -137,6 +137,7 @@ class LibraryInfo:
     path: str
     writable: bool
     model: str
+    rescorer: str  # the second model whose vectors re-score unsure candidates ("": none)
     store: str
     laws: int
     articles: int
@@ -361,6 +362,7 @@ def library_info(library: Library) -> LibraryInfo:
         path=str(library.path),
         writable=library.writable,
         model=model,
+        rescorer=((manifest or {}).get("rescorer") or {}).get("name", ""),
         store=store,
         laws=counts.get("laws", 0),
         articles=articles,

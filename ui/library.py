@@ -226,7 +226,7 @@ def render_info(info: lib.LibraryInfo | None, manager: LibraryManager) -> str:
     parts = [
         f"问答使用：<b>{html.escape(info.name)}</b>",
         size,
-        f"嵌入模型 {html.escape(info.model or '—')}",
+        f"嵌入模型 {html.escape(info.model or '—')}" + (f"（重排 {html.escape(info.rescorer)}）" if info.rescorer else ""),
         f"存储 {html.escape(info.store)}",
         f"占用 {info.bytes / 1048576:.1f} MB",
     ]
