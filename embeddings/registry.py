@@ -92,7 +92,7 @@ _GEMMA_FILES = (
 
 EMBEDDINGGEMMA = InstallableModel(
     name="embeddinggemma-300m",
-    description="Google EmbeddingGemma-300M（Gemma 3 文本编码器，768 维，可截断为 512/256/128 维）",
+    description="Google EmbeddingGemma-300M（Gemma 3 文本编码器，768 维，可截断为 512/256/128 维）；默认用来重排 e5 拿不准的问题（make setup 安装）",
     licence="Gemma Terms of Use",
     licence_url="https://ai.google.dev/gemma/terms",
     source=PiecedFile(
