@@ -8,6 +8,7 @@ import ipaddress
 import logging
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -538,6 +539,16 @@ def _library_hooks(page: _Page, manager: LibraryManager) -> ChatHooks:
     )
 
 
+def _warm_second_model(index: str | Path | None) -> None:
+    """Load the index's second model (the re-scorer) in the background, so the first unsure question need not wait ~1.5 s."""
+    try:
+        loaded = get_index(index)
+    except (RagError, OSError):
+        return  # a library served by path and not yet holding laws: nothing to warm
+    if loaded.rescorer is not None:
+        threading.Thread(target=loaded.rescorer.warm, name="warm-rescorer", daemon=True).start()
+
+
 def build_app(index: str | Path | None = None, *, read_only: bool = False, changes_allowed: bool = True) -> gr.Blocks:
     """The chat page over an index or library (default: the bundled laws, and the libraries of
     $RAG_HOME/libraries to choose from), loading it first if needed, with the 法规库 tab (ui/library.py).
@@ -619,6 +630,7 @@ def serve(
         print(f"注意：{API_PREFIX} 接口的密钥含非 ASCII 字符，多数客户端无法在请求头中发送；请另设 ASCII 的 RAG_API_KEY。", file=sys.stderr)
     print("正在加载索引与嵌入模型……（首次运行需要建立索引，约半分钟）", file=sys.stderr)
     demo = build_app(index, read_only=read_only, changes_allowed=_is_loopback(host) or credentials is not None)
+    _warm_second_model(index)
     routes = build_routes(ApiConfig(libraries=served_libraries(index), key=key, llm=config, concurrency=CONCURRENCY))
     print(f"OpenAI 兼容接口：http://{host}:{port}{API_PREFIX}（模型 fagui-rag，回答：{config.name if config else '摘录'}）", file=sys.stderr)
     demo.queue(default_concurrency_limit=CONCURRENCY).launch(

@@ -76,6 +76,12 @@ class Rescorer:
                     warnings.warn(f"重排模型 {self.spec.name} 不可用，只用第一阶段的排序：{error}", RuntimeWarning, stacklevel=2)
             return self._embedder
 
+    def warm(self) -> None:
+        """Load the model and run it once (ONNX Runtime's first run is slow), so the first unsure question need not wait."""
+        embedder = self.embedder()
+        if embedder is not None:
+            embedder.encode_queries(["法规"])
+
     def similarities(self, text: str, rows: Sequence[int]) -> np.ndarray | None:
         """Cosine of the question with each row's stored vector; None where the model is unavailable."""
         embedder = self.embedder()

@@ -114,3 +114,10 @@ def test_rag_index_builds_without_a_second_model_when_told_none_and_with_the_one
     assert "rescorer" not in open_index(tmp_path / "auto").manifest
     assert main(["index", str(small_law), "--out", str(tmp_path / "named"), "--rescorer", SECOND.name]) == 0
     assert open_index(tmp_path / "named").manifest["rescorer"]["name"] == SECOND.name
+
+
+def test_warming_loads_the_second_model_before_any_question(small_law, tmp_path):
+    index = open_index(build_index([small_law], tmp_path / "index", rescorer=SECOND)[0])
+    assert index.rescorer._embedder is None  # loaded at first use, not with the index
+    index.rescorer.warm()
+    assert index.rescorer._embedder is load_embedder(SECOND) and index.rescorer._queries == {}
