@@ -144,7 +144,8 @@ def _prior_offsets(index: Index, rows: Iterable[int]) -> dict[int, float]:
 
 def search(index: Index, question: str, options: RetrieveOptions = RetrieveOptions(), *, query: np.ndarray | None = None) -> list[Hit]:
     """The options.k best hits, best first: named articles, then defining articles, then by fused score (plus the
-    offset of the law's category, where the index has a prior and options.prior is set).
+    offset of the law's category, where the index has a prior and options.prior is set), the first candidates
+    re-scored by the index's second model where the best two are close (options.rescore; rescore.py).
     `query`: the vector of index.names.as_self_reference(question), when the caller has encoded it (many questions at
     once, say). Given in bm25 mode, it ranks nothing but gives every hit its dense score, which the abstention model reads;
     in the other modes a hit from outside the dense candidates gets its dense score the same way."""
