@@ -19,6 +19,7 @@ from pathlib import Path
 
 import rag
 from embeddings.model import ModelSpec
+from rag.index import rescorer_option
 from embeddings.onnx_backend import cpu_features
 
 from .benchmark import _machine
@@ -52,8 +53,7 @@ def _spec(name: str) -> tuple[ModelSpec, ModelSpec | None | str]:
     +second model as `rag index --rescorer` takes it (+none: without one; default auto)."""
     name, _, rescorer = name.partition("+")
     model, _, precision = name.partition("@")
-    second = "auto" if not rescorer else None if rescorer == "none" else ModelSpec(name=rescorer)
-    return ModelSpec(name=model, dtype=precision or "float32"), second
+    return ModelSpec(name=model, dtype=precision or "float32"), rescorer_option(rescorer)
 
 
 def _size_mb(folder: Path) -> float:

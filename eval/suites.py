@@ -184,13 +184,15 @@ def task_index(task: Task, root: str | Path, model: str | None = None) -> Path:
     import rag
     from embeddings.model import ModelSpec
     from embeddings.registry import default_spec
+    from rag.index import check_stale, live_manifest
+    from rag.ingest import ChunkSettings
 
     spec = ModelSpec(name=model) if model else default_spec()
     folder = Path(root) / re.sub(r"[^\w.-]+", "_", spec.name) / task.doc_id
-    if not (folder / "CURRENT").exists():
+    manifest = live_manifest(folder)
+    # stale (sources, settings, or not the default second model): rebuilt, re-encoding only what changed
+    if manifest is None or check_stale(manifest, spec, ChunkSettings.from_dict(manifest["chunking"]), "auto"):
         rag.build_index([task.law], folder, model=spec)
-    else:
-        rag.open_index(folder, model=spec, rescorer="auto")
     return folder
 
 

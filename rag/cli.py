@@ -74,7 +74,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
     from embeddings.registry import default_spec
 
     from .api import DATA_DIR, default_index_path
-    from .index import StoreSpec, build_index
+    from .index import StoreSpec, build_index, rescorer_option
     from .ingest import ChunkSettings
 
     paths = args.paths or [DATA_DIR]
@@ -86,7 +86,6 @@ def _cmd_index(args: argparse.Namespace) -> int:
         backend=args.backend or ("torch" if dtype == "bfloat16" else "onnx"), dim=args.dim,
     )
     out = Path(args.out) if args.out else default_index_path(model.name)
-    rescorer = args.rescorer if args.rescorer == "auto" else None if args.rescorer == "none" else ModelSpec(name=args.rescorer)
     bar = tqdm(unit="条", desc="编码条文", dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 30.0)
 
     def progress(done: int, total: int) -> None:
@@ -102,7 +101,7 @@ def _cmd_index(args: argparse.Namespace) -> int:
             chunking=ChunkSettings(max_chars=args.max_chars, law_title=args.law_title, sentences=args.sentences),
             tokenizer=args.tokenizer,
             store=store,
-            rescorer=rescorer,
+            rescorer=rescorer_option(args.rescorer),
             shard=args.shard,
             progress=progress,
         )

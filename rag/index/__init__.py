@@ -6,6 +6,7 @@ from .build import (
     LawInfo,
     build_index,
     check_stale,
+    live_manifest,
     encoded_texts,
     in_shard,
     open_index,
@@ -15,7 +16,7 @@ from .build import (
 from .lexical import ASKING, TOPIC_MARKERS, LexicalIndex, Tokenizer, content_terms, content_words, strip_filler, tokenize
 from .milvus_store import valid_collection_name
 from .prior import PRIOR_FILE, PRIOR_PATH, CategoryPrior, load_prior
-from .rescore import Rescorer
+from .rescore import Rescorer, rescorer_option
 from .sentences import SentenceVectors, sentence_texts
 from .store import IndexType, Store, StoreSpec, build_faiss
 
@@ -26,7 +27,9 @@ __all__ = [
     "build_index",
     "open_index",
     "check_stale",
+    "live_manifest",
     "Rescorer",
+    "rescorer_option",
     "encoded_texts",
     "in_shard",
     "recorded_model",

@@ -60,7 +60,9 @@ from .rescore import Rescorer, record_spec, rescorer_record
 from .sentences import SentenceVectors, sentence_texts
 from .store import Store, StoreSpec, VersionRows, open_store, write_store
 
-__all__ = ["Index", "LawInfo", "build_index", "open_index", "check_stale", "recorded_model", "write_atomic", "encoded_texts", "FORMAT"]
+__all__ = [
+    "Index", "LawInfo", "build_index", "open_index", "check_stale", "live_manifest", "recorded_model", "write_atomic", "encoded_texts", "FORMAT",
+]
 
 FORMAT = 3  # 2: definitions stored with each version; 3: sentence vectors
 # The second model by default only up to this many chunks: EmbeddingGemma encodes 2-5 chunks a second on 2 cores,
@@ -237,21 +239,15 @@ def build_index(
             encoders.append(embedder.for_passages(missing))
             return encoders[-1].encode_passages
 
-        encoded = [0]
-
-        def counted(done: int, total: int) -> None:
-            encoded[0] = total
-            if progress:
-                progress(done, total)
-
         cache = EmbeddingCache(out / "embeddings.sqlite", embedder.dim, shared=_shared_cache(store, out, embedder.dim))
         try:
-            vectors = cache.encode(texts, embedder.fingerprint, encoder_for, batch=commit_every, on_progress=counted)
+            vectors = cache.encode(texts, embedder.fingerprint, encoder_for, batch=commit_every, on_progress=progress)
         finally:
             cache.close()
         if shard is not None:
             return out, errors
         rescorer = _auto_rescorer(model, len(chunks)) if rescorer == "auto" else rescorer
+        encoded = len(set(texts))  # what the first model's progress counted: distinct texts
         second = None
         if rescorer is not None:
             second = _embedder(rescorer)
@@ -262,7 +258,7 @@ def build_index(
                     second.fingerprint,
                     lambda missing: second.for_passages(missing).encode_passages,
                     batch=commit_every,
-                    on_progress=(lambda done, total: progress(encoded[0] + done, encoded[0] + total)) if progress else None,
+                    on_progress=(lambda done, total: progress(encoded + done, encoded + total)) if progress else None,
                 )
             finally:
                 rescore_cache.close()
@@ -381,12 +377,20 @@ def _current_version(out: Path) -> Path | None:
     return out / name if name else None
 
 
-def recorded_model(path: str | Path) -> str | None:
-    """The embedding model the live version of an index directory was built with; None when it holds no index."""
+def live_manifest(path: str | Path) -> dict | None:
+    """The manifest of an index directory's live version; None when it holds no (readable) index."""
     version = _current_version(Path(path))
     try:
-        return json.loads((version / "manifest.json").read_text(encoding="utf-8"))["model"]["name"] if version else None
-    except (OSError, ValueError, KeyError, TypeError):
+        return json.loads((version / "manifest.json").read_text(encoding="utf-8")) if version else None
+    except (OSError, ValueError):
+        return None
+
+
+def recorded_model(path: str | Path) -> str | None:
+    """The embedding model the live version of an index directory was built with; None when it holds no index."""
+    try:
+        return (live_manifest(path) or {})["model"]["name"]
+    except (KeyError, TypeError):
         return None
 
 
@@ -400,10 +404,13 @@ def built_rescorer(manifest: dict) -> ModelSpec | None:
     return record_spec(record) if record else None
 
 
-def check_stale(manifest: dict, model: ModelSpec, chunking: ChunkSettings, rescorer: ModelSpec | None | Literal["built"] = "built") -> list[str]:
+def check_stale(
+    manifest: dict, model: ModelSpec, chunking: ChunkSettings, rescorer: ModelSpec | None | Literal["built", "auto"] = "built"
+) -> list[str]:
     """Why an index no longer matches its sources or settings; empty when it is current. `rescorer`: the second
-    model it must have ("built": whichever it was built with)."""
+    model it must have ("built": whichever it was built with; "auto": the one build_index would choose)."""
     reasons: list[str] = []
+    rescorer = _auto_rescorer(model, manifest["counts"]["chunks"]) if rescorer == "auto" else rescorer
     if manifest.get("format") != FORMAT:
         reasons.append("索引格式版本已变")
     if manifest["model"]["name"] != model.name:

@@ -9,16 +9,21 @@ import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import numpy as np
 
 from embeddings.model import Embedder, ModelSpec, load_embedder
 
-__all__ = ["Rescorer", "rescorer_record", "RESCORE_FILE"]
+__all__ = ["Rescorer", "rescorer_option", "rescorer_record", "RESCORE_FILE"]
 
 RESCORE_FILE = "rescore.npy"
 QUERIES_KEPT = 64  # a follow-up re-asked, or one question scored with several settings, is encoded once
+
+
+def rescorer_option(value: str) -> ModelSpec | None | Literal["auto"]:
+    """build_index's `rescorer` from what `rag index --rescorer` takes: "auto", "none" or a model name."""
+    return "auto" if value in ("", "auto") else None if value == "none" else ModelSpec(name=value)
 
 
 def rescorer_record(spec: ModelSpec, embedder: Embedder) -> dict:
