@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..index import ASKING, Index
-from ..ingest import DOCUMENT_HEADER, split_sentences
+from ..ingest import DOCUMENT_HEADER, MAX_SANCTIONS, asks_sanction, split_sentences
 from ..records import Answer, Citation, Hit, Stance
 from .abstention import Calibration, coverage, defers, load_calibration, measure_support, term_weights
 
@@ -158,6 +158,22 @@ def _as_sentence(quote: str) -> str:
     return quote[:-1] + "。" if quote.endswith(("；", ";", "，", "：", ":")) else quote if quote.endswith(("。", "！", "？")) else quote + "。"
 
 
+def _sanctioning(index: Index, hits: list[Hit]) -> list[Hit]:
+    """The articles sanctioning the first hit's article (its law's penalty articles that name it: 违反本法第三十五条
+    规定的，……), at most MAX_SANCTIONS: the hit where retrieval ranked one, else its article's first part."""
+    top = hits[0]
+    labels = index.sanctions.sanctioning(top.doc_id, top.article)[:MAX_SANCTIONS] if top.article else []
+    ranked = {(hit.doc_id, hit.article): hit for hit in hits}
+    found = []
+    for label in labels:
+        rows = index.chunk_rows(top.doc_id, label)
+        if (top.doc_id, label) in ranked:
+            found.append(ranked[(top.doc_id, label)])
+        elif rows:
+            found.append(Hit(chunk=index.chunks[rows[0]], score=0.0, scores={"sanction": 1.0}))
+    return found
+
+
 def read(index: Index, question: str, hits: list[Hit], calibration: Calibration | None = None, *, followup: bool = False) -> Answer:
     """The answer to `question` from `hits` (best first), or an abstention. A question asking several things,
     some of which no article of its one law mentions (unanswered_asks), is read for the rest, and the answer
@@ -183,6 +199,9 @@ def read(index: Index, question: str, hits: list[Hit], calibration: Calibration 
             chosen.append(reading)
         elif not lookup and reading.support >= second.support * readings[0].support and reading.hit.score >= second.score * hits[0].score:
             chosen.append(reading)
+    if not lookup and asks_sanction(asked):
+        quoted = {(r.hit.doc_id, r.hit.article) for r in chosen}
+        chosen += [_reading(hit, weights) for hit in _sanctioning(index, hits) if (hit.doc_id, hit.article) not in quoted]
     parts: list[str] = []
     citations: list[Citation] = []
     for number, reading in enumerate(chosen, start=1):

@@ -48,6 +48,7 @@ from ..ingest import (
     LawNames,
     ParseError,
     ProvisionTable,
+    SanctionTable,
     chunk_laws,
     embed_text,
     law_files,
@@ -117,6 +118,11 @@ class Index:
     def provisions(self) -> ProvisionTable:
         """Each law's purpose, scope and commencement articles (found in the chunks at first use: 0.07 s for the library)."""
         return ProvisionTable(self.chunks)
+
+    @functools.cached_property
+    def sanctions(self) -> SanctionTable:
+        """For each article, the articles of its law that sanction breaking it (found in the chunks at first use)."""
+        return SanctionTable(self.chunks)
 
     def chunk_rows(self, doc_id: str, label: str) -> list[int]:
         """Rows of an article (several when it was split), or of a law's document record for label ''."""

@@ -1,4 +1,4 @@
-"""Law file → Law and Article records → chunks; the tables read from law texts (definitions, provisions, names)."""
+"""Law file → Law and Article records → chunks; the tables read from law texts (definitions, provisions, sanctions, names)."""
 
 from .chunks import (
     DOCUMENT_HEADER,
@@ -15,6 +15,7 @@ from .laws import MAX_PDF_PAGES, SUFFIXES, NoTextLayer, ParseError, law_files, l
 from .names import LawNames, short_title
 from .numerals import CN_NUMBER, cn_to_int, int_to_cn, make_label, parse_label
 from .provisions import Provision, ProvisionTable, asked_provision
+from .sanctions import MAX_SANCTIONS, SanctionTable, asks_sanction
 
 __all__ = [
     "SUFFIXES",
@@ -41,6 +42,9 @@ __all__ = [
     "Provision",
     "ProvisionTable",
     "asked_provision",
+    "SanctionTable",
+    "asks_sanction",
+    "MAX_SANCTIONS",
     "LawNames",
     "short_title",
     "CN_NUMBER",
