@@ -34,6 +34,8 @@ __all__ = [
     "LawFiles",
     "load_suite",
     "per_law_suite",
+    "gold_law_counts",
+    "MIN_QUESTIONS",
     "task_index",
     "law_fold",
     "evaluate_suite",
@@ -42,6 +44,7 @@ __all__ = [
 ]
 
 LAW_FOLDS = 5  # leave-law-out folds: every law's questions in one fold
+MIN_QUESTIONS = 5  # questions a law must have in a set for per_law_suite to make it a task
 _FRONT = re.compile(r"^(id|title):\s*(.+?)\s*$", re.MULTILINE)
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -156,16 +159,24 @@ def _front_of(path: Path) -> tuple[str, str, Path]:
     return law.doc_id, law.title, path
 
 
-def per_law_suite(questions_path: str | Path, laws: str | Path, *, min_questions: int = 5, offtopic_per_task: int = 30) -> Suite:
+def gold_law_counts(questions: Sequence[Question]) -> dict[str, int]:
+    """How many questions have gold articles in each law (its doc id, else its title)."""
+    counts: dict[str, int] = {}
+    for question in questions:
+        for law in {g.doc_id or g.law for g in question.gold}:
+            counts[law] = counts.get(law, 0) + 1
+    return counts
+
+
+def per_law_suite(
+    questions_path: str | Path, laws: str | Path, *, min_questions: int = MIN_QUESTIONS, offtopic_per_task: int = 30
+) -> Suite:
     """One task per law holding gold articles of at least `min_questions` questions of the set: those
     questions (their gold in other laws is dropped when the task's index is resolved), and
     `offtopic_per_task` of the other laws' questions as off-topic ones."""
     questions = load_questions(questions_path)
     files = LawFiles(laws)
-    counts: dict[str, int] = {}
-    for question in questions:
-        for doc_id in {g.doc_id or g.law for g in question.gold}:
-            counts[doc_id] = counts.get(doc_id, 0) + 1
+    counts = gold_law_counts(questions)
     tasks = []
     for law, count in sorted(counts.items(), key=lambda item: (-item[1], item[0])):
         if count < min_questions:

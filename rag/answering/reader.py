@@ -166,10 +166,9 @@ def _sanctioning(index: Index, hits: list[Hit]) -> list[Hit]:
     ranked = {(hit.doc_id, hit.article): hit for hit in hits}
     found = []
     for label in labels:
-        rows = index.chunk_rows(top.doc_id, label)
         if (top.doc_id, label) in ranked:
             found.append(ranked[(top.doc_id, label)])
-        elif rows:
+        elif rows := index.chunk_rows(top.doc_id, label):
             found.append(Hit(chunk=index.chunks[rows[0]], score=0.0, scores={"sanction": 1.0}))
     return found
 

@@ -17,11 +17,11 @@ __all__ = ["Provision", "ProvisionKind", "ProvisionTable", "asked_provision"]
 
 ProvisionKind = Literal["purpose", "scope", "commencement"]
 
-# What a law calls itself: 本法, 本条例, 本规定, 本办法…
-_SELF = r"本(?:法|法典|条例|规定|办法|细则|决定|规则|准则|解释)"
-_PURPOSE = re.compile(rf"制定{_SELF}")
-_SCOPE = re.compile(rf"适用{_SELF}|{_SELF}(?:适用于|调整)|遵守{_SELF}|{_SELF}的(?:适用|调整)范围")
-_COMMENCEMENT = re.compile(rf"{_SELF}自.{{0,40}}?施行")
+# What a law calls itself: 本法, 本条例, 本规定, 本办法… (sanctions.py reads it too)
+SELF_REFERENCE = r"本(?:法|法典|条例|规定|办法|细则|决定|规则|准则|解释)"
+_PURPOSE = re.compile(rf"制定{SELF_REFERENCE}")
+_SCOPE = re.compile(rf"适用{SELF_REFERENCE}|{SELF_REFERENCE}(?:适用于|调整)|遵守{SELF_REFERENCE}|{SELF_REFERENCE}的(?:适用|调整)范围")
+_COMMENCEMENT = re.compile(rf"{SELF_REFERENCE}自.{{0,40}}?施行")
 # The purpose is stated in the first articles, the scope right after it
 _PURPOSE_WITHIN = 3
 _SCOPE_WITHIN = 6

@@ -12,16 +12,15 @@ from typing import Iterable
 
 from ..records import Chunk
 from .numerals import CN_NUMBER, cn_to_int, make_label
+from .provisions import SELF_REFERENCE
 
 __all__ = ["SanctionTable", "asks_sanction", "MAX_SANCTIONS"]
 
 MAX_SANCTIONS = 2  # sanctioning articles quoted after one article (a general duty may be enforced by many)
 
-# What a law calls itself (as in provisions.py), and a reference to its articles: 第三十五条, 第二十四条第一款,
-# 第四十三条至第四十五条, 第二十三条、第二十七条
-_SELF = r"本(?:法|法典|条例|规定|办法|细则)"
+# A reference to the law's own articles: 本法第三十五条, 第二十四条第一款, 第四十三条至第四十五条, 第二十三条、第二十七条
 _ARTICLE = rf"第{CN_NUMBER}条(?:第{CN_NUMBER}款)?(?:第[（(]?{CN_NUMBER}[)）]?项)?"
-_REFERENCE = re.compile(rf"(?:违反|不履行|未履行|未依照|未按照|不依照|不按照){_SELF}((?:{_ARTICLE}(?:、|，|和|或者|及|以及|至)?)+)")
+_REFERENCE = re.compile(rf"(?:违反|不履行|未履行|未依照|未按照|不依照|不按照){SELF_REFERENCE}((?:{_ARTICLE}(?:、|，|和|或者|及|以及|至)?)+)")
 _NUMBER = re.compile(rf"第({CN_NUMBER})条")
 # A sanctioning article imposes something: a penalty, an order, liability
 _SANCTIONS = re.compile(r"罚|处分|责令|吊销|拘留|没收|追究|赔偿|停业|撤销")

@@ -118,34 +118,22 @@ def test_the_answered_target_holds_for_written_questions_however_many_real_ones_
     assert threshold == pytest.approx(0.2)  # the pooled rate alone would have allowed 0.9 (90 of 100 answered)
 
 
-def _gold_laws(paths) -> set[str]:
-    laws = set()
-    for path in paths:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            record = json.loads(line)
-            for turn in record.get("turns", [record]):
-                laws.update(g.get("doc_id", "") for g in turn["gold"])
-    return laws
-
 
 def test_the_shipped_held_out_suite_shares_no_law_with_what_is_fitted():
     """The laws of eval/suites/test.toml are in neither the tuning suite nor the STARD tuning split's one-law tasks
     (the bundled law, on both sides with disjoint question sets by design, has no doc_id in its gold)."""
     import tomllib
-    from collections import Counter
-    from eval.suites import ROOT
+
+    from eval.questions import load_questions
+    from eval.suites import MIN_QUESTIONS, ROOT, gold_law_counts
 
     def suite_laws(name: str) -> set[str]:
         suite = tomllib.loads((ROOT / "eval" / "suites" / name).read_text(encoding="utf-8"))
-        return _gold_laws(ROOT / q for task in suite["task"] for q in task["questions"]) - {""}
+        questions = [q for task in suite["task"] for path in task["questions"] for q in load_questions(ROOT / path)]
+        return {g.doc_id for q in questions for g in q.gold if g.doc_id}
 
     held_out, tuned = suite_laws("test.toml"), suite_laws("tune.toml")
-    stard = Counter(law for law in _gold_laws_per_question(ROOT / "eval" / "questions" / "stard_tune.jsonl"))
-    fitted_stard = {law for law, count in stard.items() if count >= 5}
+    stard = gold_law_counts(load_questions(ROOT / "eval" / "questions" / "stard_tune.jsonl"))
+    fitted_stard = {law for law, count in stard.items() if count >= MIN_QUESTIONS}
     assert len(held_out) >= 5 and len(tuned) >= 4
     assert not held_out & tuned and not held_out & fitted_stard
-
-
-def _gold_laws_per_question(path):
-    for line in path.read_text(encoding="utf-8").splitlines():
-        yield from {g.get("doc_id", "") for g in json.loads(line)["gold"]}
